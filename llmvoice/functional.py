@@ -149,10 +149,7 @@ def _append(state: State, batch: Sequence[Message]) -> State:
                 index=i,
                 field="role",
             )
-        for call in raw.tool_calls:
-            if call.id in open_calls:
-                raise ToolCallError(f"tool call id {call.id!r} is already open", index=i, field="tool_calls")
-            open_calls.append(call.id)
+        open_calls.extend(call.id for call in raw.tool_calls)
         message = Message(
             raw.role, raw.content, raw.tool_calls, raw.tool_call_id, raw.name, raw.extra, next_id, raw.kind, raw.covers
         )

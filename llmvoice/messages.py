@@ -250,7 +250,19 @@ def to_message(raw: Mapping[str, Any] | Message | Any, index: int = 0) -> Messag
         InvalidMessageError: naming the index and the field that is wrong.
     """
     if isinstance(raw, Message):
-        return raw
+        # Re-validate a hand-built Message through its dict form; keep its bookkeeping.
+        checked = to_message(raw.to_dict(), index)
+        return Message(
+            checked.role,
+            checked.content,
+            checked.tool_calls,
+            checked.tool_call_id,
+            checked.name,
+            checked.extra,
+            raw.id,
+            raw.kind,
+            raw.covers,
+        )
     if hasattr(raw, "model_dump") and not isinstance(raw, Mapping):
         raw = raw.model_dump(exclude_none=True)
     if not isinstance(raw, Mapping):
@@ -290,6 +302,7 @@ def to_message(raw: Mapping[str, Any] | Message | Any, index: int = 0) -> Messag
             continue
         if not isinstance(key, str):
             raise _fail(f"key {key!r} is not a string", index, "message")
+        check_text(key, index, "message")
         check_json(value, index, key)
         if extra is None:
             extra = {}

@@ -188,8 +188,8 @@ class State:
 
 
 def _message_to_dict(message: Message) -> dict[str, Any]:
-    out = message.to_dict()
-    out["id"] = message.id
+    # Bookkeeping stays beside the message, so no key of the message itself can clash with it.
+    out: dict[str, Any] = {"id": message.id, "message": message.to_dict()}
     if message.kind != "message":
         out["kind"] = message.kind
     if message.covers:
@@ -200,12 +200,17 @@ def _message_to_dict(message: Message) -> dict[str, Any]:
 def _message_from_dict(raw: Any, where: str) -> Message:
     if not isinstance(raw, Mapping):
         raise StateFormatError(f"{where}: expected a message object")
-    body = {k: v for k, v in raw.items() if k not in ("id", "kind", "covers")}
+    unknown = set(raw) - {"id", "message", "kind", "covers"}
+    if unknown:
+        raise StateFormatError(f"{where}: unknown fields {sorted(unknown)}")
+    body = raw.get("message")
+    if not isinstance(body, Mapping):
+        raise StateFormatError(f"{where}.message: expected a message object")
     try:
         message = to_message(body)
     except Exception as exc:
         raise StateFormatError(f"{where}: {exc}") from exc
-    msg_id = raw.get("id", -1)
+    msg_id = raw.get("id")
     kind = raw.get("kind", "message")
     covers = raw.get("covers", [])
     if not isinstance(msg_id, int) or isinstance(msg_id, bool):

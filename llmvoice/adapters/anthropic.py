@@ -158,7 +158,10 @@ class AnthropicAdapter(ProviderAdapter):
         """A canonical message as an Anthropic message (content always a list of blocks)."""
         role = message.role
         if message.kind == "context" or role in ("system", "developer"):
-            text = message.text if message.kind == "context" else f"<{role}>\n{message.text}\n</{role}>"
+            if message.kind == "context":
+                text = self.context_text(message.text)
+            else:
+                text = f"<{role}>\n{message.text}\n</{role}>"
             return {"role": "user", "content": [{"type": "text", "text": text or "(empty)"}]}
         if role == "tool":
             result: dict[str, Any] = {"type": "tool_result", "tool_use_id": _tool_id(message.tool_call_id or "")}

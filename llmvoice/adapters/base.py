@@ -242,8 +242,12 @@ class ProviderAdapter(abc.ABC):
         return None
 
     def format_dynamic(self, context: str) -> list[dict[str, Any]]:
-        """The message(s) carrying this turn's dynamic context."""
+        """The message(s) carrying this turn's dynamic context (a context event, not committed)."""
         return [self.format_message(Message(self.dynamic_role, context, kind="context"))]
+
+    def context_text(self, context: str) -> str:
+        """The dynamic context worded with ``dynamic_template``."""
+        return self.dynamic_template.replace("{context}", context)
 
     def format_static(self, static_system: str, tools: Sequence[Mapping[str, Any]]) -> Any:
         """Format the static system prompt and tools (default: a system message and OpenAI tools)."""
@@ -375,7 +379,7 @@ class ProviderAdapter(abc.ABC):
         if context is None:
             return []
         if context != self._dynamic_key:
-            self._dynamic = self.format_dynamic(self.dynamic_template.format(context=context))
+            self._dynamic = self.format_dynamic(context)
             self._dynamic_key = context
         return self._dynamic
 

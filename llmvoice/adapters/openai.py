@@ -82,7 +82,7 @@ class OpenAIAdapter(ProviderAdapter):
     def format_message(self, message: Message) -> dict[str, Any]:
         """The OpenAI chat dict of a message; context events take the dynamic role."""
         if message.kind == "context":
-            return {"role": self.dynamic_role, "content": message.content}
+            return {"role": self.dynamic_role, "content": self.context_text(message.text)}
         return message.to_dict()
 
     def format_static(self, static_system: str, tools: Any) -> Any:
