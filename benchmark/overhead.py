@@ -3,8 +3,9 @@
 For each history size the script builds a session of that many messages (60 random words each,
 a ~1,000-token system prompt, agent_cycle transitions, a dynamic context), runs one untimed turn,
 then times the next ``--turns`` turns of that running session (so the history stays within
-n..n+2·turns). That is repeated on ``--sessions`` fresh sessions and the median turn is printed. With llmbuffer installed, the same turn through llmbuffer runs in the same process and
-its ratio is printed.
+n..n+2·turns). That is repeated on ``--sessions`` fresh sessions and the median turn is printed.
+With llmbuffer installed, the same turn through llmbuffer runs in the same process and its
+ratio is printed.
 
     python benchmark/overhead.py [--sessions 40] [--turns 10] [--sizes 50 200 1000] [--json out.json]
 """
@@ -24,11 +25,42 @@ from typing import Any
 from llmvoice import AnthropicAdapter, OpenAIAdapter, PromptManager
 from llmvoice.tokens import EstimateCounter
 
-WORDS = (
-    "order delivery refund account password address invoice plan upgrade cancel schedule "
-    "appointment doctor table booking flight seat baggage weather balance transfer card "
-    "limit charge dispute store hours return exchange size color price discount coupon"
-).split()
+WORDS = [
+    "order",
+    "delivery",
+    "refund",
+    "account",
+    "password",
+    "address",
+    "invoice",
+    "plan",
+    "upgrade",
+    "cancel",
+    "schedule",
+    "appointment",
+    "doctor",
+    "table",
+    "booking",
+    "flight",
+    "seat",
+    "baggage",
+    "weather",
+    "balance",
+    "transfer",
+    "card",
+    "limit",
+    "charge",
+    "dispute",
+    "store",
+    "hours",
+    "return",
+    "exchange",
+    "size",
+    "color",
+    "price",
+    "discount",
+    "coupon",
+]
 
 
 def sentence(rng: random.Random, words: int = 60) -> str:

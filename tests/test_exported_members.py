@@ -20,6 +20,8 @@ PUBLIC_MODULES = [
     "llmvoice.errors",
     "llmvoice.adapters",
     "llmvoice.testing",
+    "llmvoice.tokens",
+    "llmvoice.benchmark.simulate",
 ]
 
 

@@ -215,6 +215,8 @@ class AnthropicAdapter(ProviderAdapter):
         system, tools = prompt.static
         history = prompt.history
         rest = history or prompt.dynamic or prompt.recent
+        if not rest and not system and not tools:
+            raise AdapterError("nothing to send: no static system prompt, tools, context or messages")
         lead = [] if rest and rest[0]["role"] == "user" else [self._leading()]
         messages = [*lead, *history, *prompt.dynamic, *prompt.recent]
         control = _cache_control(self.ttl)

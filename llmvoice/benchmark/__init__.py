@@ -1,0 +1,1 @@
+"""The llmvoice benchmark: python -m llmvoice.benchmark --compare."""
