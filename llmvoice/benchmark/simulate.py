@@ -247,8 +247,8 @@ OPENAI_PROFILE: Final[LatencyProfile] = LatencyProfile(
 
 # -- vLLM -------------------------------------------------------------------------------------
 # jevper local-server notes (https://github.com/zhulinchng/jevper; vLLM 0.30.1 serving
-# Qwen3.5-9B at 4 bits on one RTX 3080 12 GB, run of 2026-09-25): a 2,388-token prompt with at most 192 tokens reused took 1.48 s to
-# first token. The ≤192 reused tokens are neglected.
+# Qwen3.5-9B at 4 bits on one RTX 3080 12 GB, run of 2026-09-25): a 2,388-token prompt with
+# at most 192 tokens reused took 1.48 s to first token. The ≤192 reused tokens are neglected.
 _VLLM_COLD_TOKENS: Final[int] = 2388
 _VLLM_COLD_S: Final[float] = 1.48
 # Gim et al., "Prompt Cache" (MLSys 2024, arXiv:2311.04934): TTFT "improvements range from 8x for
@@ -1277,8 +1277,8 @@ class SimulatedVLLM(SimulatedProvider):
 
 # -- llama.cpp --------------------------------------------------------------------------------
 # llama-cpp-python 0.3.36 (measured, see LLAMACPP_PROFILE): llama.cpp keeps one slot and
-# reuses "the longest common prefix" of the previous call's prompt plus its generated tokens; "If the whole prompt matches, it replays 1
-# token." Decode: "~12 ms per token".
+# reuses "the longest common prefix" of the previous call's prompt plus its generated tokens;
+# "If the whole prompt matches, it replays 1 token." Decode: "~12 ms per token".
 _LLAMACPP_DECODE_S: Final[float] = 0.012
 
 
