@@ -68,6 +68,9 @@ __all__ = [
     "ANTHROPIC_LOOKBACK_BLOCKS",
     "ANTHROPIC_MAX_BREAKPOINTS",
     "ANTHROPIC_PROFILE",
+    "ANTHROPIC_READ",
+    "ANTHROPIC_WRITE_1H",
+    "ANTHROPIC_WRITE_5M",
     "LLAMACPP_PROFILE",
     "OPENAI_INCREMENT",
     "OPENAI_MIN_TOKENS",
@@ -83,7 +86,10 @@ __all__ = [
     "SimulatedOpenAI",
     "SimulatedProvider",
     "SimulatedVLLM",
+    "anthropic_price",
+    "fit_relative",
     "make_provider",
+    "openai_price",
     "prompt_tokens",
 ]
 
@@ -293,7 +299,7 @@ _LLAMACPP_ROWS: Final[tuple[tuple[int, int, float], ...]] = (
 )
 
 
-def _fit_relative(rows: Sequence[tuple[int, int, float]]) -> tuple[float, float, float]:
+def fit_relative(rows: Sequence[tuple[int, int, float]]) -> tuple[float, float, float]:
     """Least-squares base, a, b of ``base + a·uncached + b·cached``, minimising relative error."""
     design = np.array([[1.0, float(uncached), float(cached)] for uncached, cached, _ in rows])
     seconds = np.array([t for _, _, t in rows])
@@ -305,7 +311,7 @@ def _fit_relative(rows: Sequence[tuple[int, int, float]]) -> tuple[float, float,
 # ≈ base 4.4e-3 s, a 5.07e-3 s/token (~197 tok/s), b 8.0e-6 s/token. The linear form cannot
 # follow attention's growth with context: cold rows come out +27% (0.6k) to -36% (7k), append
 # rows +15% to -47%, identical-prompt rows within ±8%; at 2k: +3%, -12% and +3%.
-_LLAMACPP_BASE_S, _LLAMACPP_PER_UNCACHED_S, _LLAMACPP_PER_CACHED_S = _fit_relative(_LLAMACPP_ROWS)
+_LLAMACPP_BASE_S, _LLAMACPP_PER_UNCACHED_S, _LLAMACPP_PER_CACHED_S = fit_relative(_LLAMACPP_ROWS)
 
 LLAMACPP_PROFILE: Final[LatencyProfile] = LatencyProfile(
     base_s=_LLAMACPP_BASE_S,
@@ -351,14 +357,18 @@ _ANTHROPIC_PRICES: Final[tuple[tuple[str, tuple[float, float]], ...]] = (
 _ANTHROPIC_DEFAULT_PRICE: Final[tuple[float, float]] = (3.00, 15.00)
 # "5-minute cache write tokens are 1.25 times the base input tokens price"; "1-hour cache write
 # tokens are 2 times"; "Cache read tokens are 0.1 times" (Anthropic prompt-caching page).
-_ANTHROPIC_WRITE_5M: Final[float] = 1.25
-_ANTHROPIC_WRITE_1H: Final[float] = 2.0
-_ANTHROPIC_READ: Final[float] = 0.1
+ANTHROPIC_WRITE_5M: Final[float] = 1.25
+"""Price of a 5-minute cache write, as a multiple of the base input price."""
+ANTHROPIC_WRITE_1H: Final[float] = 2.0
+"""Price of a 1-hour cache write, as a multiple of the base input price."""
+ANTHROPIC_READ: Final[float] = 0.1
+"""Price of a cache read, as a multiple of the base input price."""
 
 _PER_TOKEN: Final[float] = 1e-6
 
 
-def _openai_price(model: str) -> tuple[float, float, float]:
+def openai_price(model: str) -> tuple[float, float, float]:
+    """USD per million tokens ``(input, cached input, output)`` for an OpenAI model (longest name prefix)."""
     best = ""
     for name in _OPENAI_PRICES:
         if model.startswith(name) and len(name) > len(best):
@@ -366,7 +376,8 @@ def _openai_price(model: str) -> tuple[float, float, float]:
     return _OPENAI_PRICES[best or _OPENAI_DEFAULT_PRICE]
 
 
-def _anthropic_price(model: str) -> tuple[float, float]:
+def anthropic_price(model: str) -> tuple[float, float]:
+    """USD per million tokens ``(base input, output)`` for an Anthropic model; cache rates are multiples."""
     for pattern, price in _ANTHROPIC_PRICES:
         if pattern in model:
             return price
@@ -1021,7 +1032,7 @@ class SimulatedOpenAI(SimulatedProvider):
         return {"model": model, "usage": _openai_usage(served, output)}
 
     def _cost(self, model: str, served: _Served, output: int) -> float:
-        price_in, price_cached, price_out = _openai_price(model)
+        price_in, price_cached, price_out = openai_price(model)
         return (served.uncached * price_in + served.cached_tokens * price_cached + output * price_out) * _PER_TOKEN
 
 
@@ -1159,13 +1170,13 @@ class SimulatedAnthropic(SimulatedProvider):
         return {"model": model, "usage": usage}
 
     def _cost(self, model: str, served: _Served, output: int) -> float:
-        base, price_out = _anthropic_price(model)
+        base, price_out = anthropic_price(model)
         plain = served.input_tokens - served.cached_tokens - served.write_5m - served.write_1h
         input_units = (
             plain
-            + served.cached_tokens * _ANTHROPIC_READ
-            + served.write_5m * _ANTHROPIC_WRITE_5M
-            + served.write_1h * _ANTHROPIC_WRITE_1H
+            + served.cached_tokens * ANTHROPIC_READ
+            + served.write_5m * ANTHROPIC_WRITE_5M
+            + served.write_1h * ANTHROPIC_WRITE_1H
         )
         return (input_units * base + output * price_out) * _PER_TOKEN
 
