@@ -201,6 +201,17 @@ class TestOpenAI:
         hits = [provider.send(chat(words(1996)), float(t)).cached_tokens for t in range(0, 3601, 200)]
         assert hits == [0] + [1920] * 17 + [0]
 
+    def test_rewritten_prefix_after_one_hour_hits_again(self) -> None:
+        """A growing prompt misses once when its 1-hour-old start expires, then hits in full again."""
+        provider = SimulatedOpenAI()
+        turns = [words(1996)]
+        cached = []
+        for t in range(0, 4001, 200):
+            turns.append(words(20))
+            cached.append(provider.send(chat(*turns), float(t)).cached_tokens)
+        assert cached[18] == 0
+        assert cached[19] == (1996 + 4 + 19 * 24) // 128 * 128
+
     def test_24h_retention_survives_two_idle_hours(self) -> None:
         """With prompt_cache_retention='24h' a prefix idle for 2 h still hits."""
         provider = SimulatedOpenAI()

@@ -1006,8 +1006,9 @@ class SimulatedOpenAI(SimulatedProvider):
                 node = tree[h] = _Node(seg, parent, now, idle_s, max_age_s)
                 parent.children.append(node)
             else:
-                if not node.alive(now):  # expired but not yet swept: cached again from now
-                    node.created = now
+                # Everything after the first miss is computed again: a fresh entry from now, even
+                # where an older copy of the segment outlived its expired ancestor.
+                node.created = now
                 node.last_used = now
                 node.idle_s, node.max_age_s = idle_s, max_age_s
                 if node.parent is not parent:
