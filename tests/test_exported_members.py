@@ -21,7 +21,17 @@ PUBLIC_MODULES = [
     "llmvoice.adapters",
     "llmvoice.testing",
     "llmvoice.tokens",
+    "llmvoice.benchmark.base",
+    "llmvoice.benchmark.cli",
+    "llmvoice.benchmark.contenders",
+    "llmvoice.benchmark.live",
+    "llmvoice.benchmark.local",
+    "llmvoice.benchmark.metrics",
+    "llmvoice.benchmark.report",
+    "llmvoice.benchmark.runner",
+    "llmvoice.benchmark.scenarios",
     "llmvoice.benchmark.simulate",
+    "llmvoice.benchmark.summarizer",
 ]
 
 

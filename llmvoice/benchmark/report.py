@@ -194,7 +194,7 @@ def to_json_dict(sections: Sequence[Section], *, meta: Mapping[str, Any]) -> dic
     Returns:
         ``{"meta", "sections": [{"provider", "model", "summaries", "per_turn", "sweep", "notes"}]}``.
     """
-    return _clean(
+    cleaned: dict[str, Any] = _clean(
         {
             "meta": dict(meta),
             "sections": [
@@ -210,6 +210,7 @@ def to_json_dict(sections: Sequence[Section], *, meta: Mapping[str, Any]) -> dic
             ],
         }
     )
+    return cleaned
 
 
 def frontier_points(summaries: Sequence[Summary]) -> dict[str, list[tuple[int, float, int]]]:

@@ -45,7 +45,7 @@ __all__ = [
 #: follow the model name).
 DEFAULT_MODELS: dict[str, str] = {
     "openai": "gpt-4o-mini",
-    "anthropic": "claude-sonnet-4-5",
+    "anthropic": "claude-sonnet-4-6",
     "vllm": "Qwen/Qwen2.5-7B-Instruct",
     "llamacpp": "SmolLM2-135M-Instruct",
     "local": "SmolLM2-135M-Instruct",
