@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from llmvoice.benchmark import report
 from llmvoice.benchmark.metrics import Summary, summarize
 from llmvoice.benchmark.report import Section, frontier_points, render_markdown, to_json_dict, write_plot
 from llmvoice.benchmark.runner import RequestRecord, RunResult, TurnRecord
+from llmvoice.errors import ConfigurationError
 
 
 def _run(label: str = "alpha", ttfts: tuple[float, ...] = (0.5, 1.0)) -> RunResult:
@@ -134,3 +136,14 @@ class TestPlot:
         section = _section()
         written = write_plot([dataclasses.replace(section, sweep=section.summaries)], tmp_path / "o.png", target_ms=1)
         assert written == [tmp_path / "o.png", tmp_path / "o-frontier.png"]
+
+
+def test_rolling_median_covers_the_window() -> None:
+    """Each point is the median of itself and the window - 1 points before it."""
+    assert report.rolling_median([5.0, 1.0, 9.0, 3.0, 7.0], 3) == [5.0, 3.0, 5.0, 3.0, 7.0]
+
+
+def test_rolling_median_refuses_empty_window() -> None:
+    """A window below 1 is a configuration error."""
+    with pytest.raises(ConfigurationError, match="window must be at least 1, not 0"):
+        report.rolling_median([1.0], 0)

@@ -7,6 +7,7 @@ printed as markdown, and a plot asked for without ``matplotlib`` is a clear erro
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,15 @@ from llmvoice.benchmark.metrics import Summary
 from llmvoice.benchmark.runner import RunResult
 from llmvoice.errors import ConfigurationError
 
-__all__ = ["Section", "frontier_points", "render_markdown", "render_rich", "to_json_dict", "write_plot"]
+__all__ = [
+    "Section",
+    "frontier_points",
+    "render_markdown",
+    "render_rich",
+    "rolling_median",
+    "to_json_dict",
+    "write_plot",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +237,24 @@ def frontier_points(summaries: Sequence[Summary]) -> dict[str, list[tuple[int, f
     return {label: sorted(points) for label, points in curves.items()}
 
 
+_ROLLING = 10
+
+
+def rolling_median(values: Sequence[float], window: int) -> list[float]:
+    """The median of each value and the ``window - 1`` before it (fewer at the start).
+
+    Args:
+        values: a series.
+        window: how many values each median covers; at least 1.
+
+    Returns:
+        A series as long as ``values``.
+    """
+    if window < 1:
+        raise ConfigurationError(f"window must be at least 1, not {window}")
+    return [statistics.median(values[max(0, i + 1 - window) : i + 1]) for i in range(len(values))]
+
+
 def write_plot(sections: Sequence[Section], path: str | Path, *, target_ms: float) -> list[Path]:
     """Plot TTFT and cached share per turn (and the frontier when a sweep ran).
 
@@ -258,13 +285,14 @@ def write_plot(sections: Sequence[Section], path: str | Path, *, target_ms: floa
         for run in section.runs:
             turns = [t.turn + 1 for t in run.turns]
             data = _per_turn(run)
-            top.plot(turns, data["ttft_ms"], label=run.label, linewidth=1)
-            bottom.plot(turns, [100 * v for v in data["cached_share"]], label=run.label, linewidth=1)
+            top.plot(turns, rolling_median(data["ttft_ms"], _ROLLING), label=run.label, linewidth=1.2)
+            cached = [100 * v for v in data["cached_share"]]
+            bottom.plot(turns, rolling_median(cached, _ROLLING), label=run.label, linewidth=1.2)
         top.axhline(target_ms, color="grey", linestyle="--", linewidth=0.8)
         top.set_yscale("log")
-        top.set_title(f"{_title(section)}: time to first token per turn")
+        top.set_title(f"{_title(section)}: TTFT, median of the last {_ROLLING} turns")
         top.set_ylabel("TTFT (ms, log)")
-        bottom.set_title("cached share of the prompt per turn")
+        bottom.set_title(f"cached share of the prompt, median of the last {_ROLLING} turns")
         bottom.set_ylabel("cached (%)")
         bottom.set_xlabel("turn")
         bottom.set_ylim(-2, 102)
