@@ -14,15 +14,22 @@ or serverless handler loads the state, applies the turn and stores it again::
     state = lv.append_message(state, adapter.parse_message(reply))
     row.state = lv.dumps(state)
 
+Only two operations change the cached prefix, and each starts a new epoch: :func:`rebase`
+replaces the head of the committed history (at one of :func:`turn_boundaries`) with a summary,
+and :func:`rollback` returns to a state saved before a rebase, keeping every message that arrived
+since.
+
 :class:`llmvoice.PromptManager` wraps the same functions around a state it keeps for you.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from llmvoice.errors import (
+    ConfigurationError,
     InvalidMessageError,
     PendingToolCallsError,
     StateClosedError,
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Built",
+    "accounted_ids",
     "append_message",
     "append_messages",
     "build_messages",
@@ -45,9 +53,15 @@ __all__ = [
     "dumps",
     "loads",
     "new_state",
+    "rebase",
+    "rollback",
     "set_context",
+    "summary_message",
     "transition",
+    "turn_boundaries",
 ]
+
+_SUMMARY_HEADING: Final[str] = "Summary of the earlier conversation:\n"
 
 
 class Built(NamedTuple):
@@ -150,9 +164,8 @@ def _append(state: State, batch: Sequence[Message]) -> State:
                 field="role",
             )
         open_calls.extend(call.id for call in raw.tool_calls)
-        message = Message(
-            raw.role, raw.content, raw.tool_calls, raw.tool_call_id, raw.name, raw.extra, next_id, raw.kind, raw.covers
-        )
+        # Context events come from set_context and summaries from rebase; an append adds messages.
+        message = Message(raw.role, raw.content, raw.tool_calls, raw.tool_call_id, raw.name, raw.extra, next_id)
         next_id += 1
         if mode == "none":
             to_commit.append(message)
@@ -314,6 +327,269 @@ def build_messages(state: State, adapter: ProviderAdapter, dynamic_context: str 
 def cache_prefix(state: State, adapter: ProviderAdapter) -> CachePrefixReport:
     """Report the cacheable prefix: messages, bytes and tokens up to the last stable breakpoint."""
     return adapter.cache_prefix(state)
+
+
+# -- rebase and rollback ------------------------------------------------------------------
+
+
+def _starts_turn(message: Message) -> bool:
+    return message.role not in ("assistant", "tool")
+
+
+def turn_boundaries(state: State) -> tuple[int, ...]:
+    """Where the committed history may be cut by :func:`rebase`, ascending.
+
+    A boundary ``i`` (``1 <= i <= len(state.committed)``) leaves ``committed[i:]`` a history every
+    provider accepts: no tool call is separated from its results, and ``committed[i]`` (when
+    ``i`` is not the end) starts a turn: a user, system or developer message, a context event or
+    a summary, never an assistant message or a tool result. The end is a boundary when no
+    committed tool call still waits for its result.
+
+    Args:
+        state: the session state.
+
+    Returns:
+        The allowed cuts; empty when nothing is committed.
+    """
+    boundaries: list[int] = []
+    waiting: set[str] = set()
+    for i, message in enumerate(state.committed):
+        if i and not waiting and _starts_turn(message):
+            boundaries.append(i)
+        if message.tool_call_id is not None:
+            waiting.discard(message.tool_call_id)
+        waiting.update(call.id for call in message.tool_calls)
+    if state.committed and not waiting:
+        boundaries.append(len(state.committed))
+    return tuple(boundaries)
+
+
+def summary_message(text: str, covers: Iterable[int] = ()) -> Message:
+    """A summary block for :func:`rebase`: a user message that says what it stands for.
+
+    Args:
+        text: the summary itself; the content is ``Summary of the earlier conversation:``, a line
+            break, then ``text``.
+        covers: ids of the blocks the summary replaces (the cut span's blocks, and blocks covered
+            by summaries inside it); stored sorted and without repeats.
+
+    Returns:
+        A ``Message`` with ``kind="summary"`` (its id is assigned by the rebase).
+
+    Raises:
+        InvalidMessageError: ``text`` is not a string, or an id is not a non-negative integer.
+    """
+    if not isinstance(text, str):
+        raise InvalidMessageError(f"must be a string, not {type(text).__name__}", index=0, field="text")
+    check_text(text, 0, "text")
+    ids: set[int] = set()
+    for value in covers:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise InvalidMessageError(f"ids must be non-negative integers, not {value!r}", index=0, field="covers")
+        ids.add(value)
+    return Message("user", _SUMMARY_HEADING + text, kind="summary", covers=tuple(sorted(ids)))
+
+
+def accounted_ids(state: State) -> frozenset[int]:
+    """Ids of every block the state still holds: committed, recent, archived or covered by a summary.
+
+    Every id ever appended to a session (messages and context events) stays in this set through
+    rebases and rollbacks; nothing is dropped.
+    """
+    ids: set[int] = set()
+    for message in chain(state.committed, state.recent, state.archive):
+        ids.add(message.id)
+        if message.covers:
+            ids.update(message.covers)
+    return frozenset(ids)
+
+
+def _last_context(blocks: Iterable[Message]) -> str | None:
+    context: str | None = None
+    for message in blocks:
+        if message.kind == "context":
+            context = message.text
+    return context
+
+
+def _near(boundaries: Sequence[int], cut: int) -> list[int]:
+    below = [b for b in boundaries if b < cut]
+    above = [b for b in boundaries if b > cut]
+    return [*below[-1:], *above[:1]]
+
+
+def rebase(state: State, cut: int, replacement: Sequence[Message | Mapping[str, Any]] = ()) -> State:
+    """Replace the head of the committed history: a new epoch starts.
+
+    ``committed[:cut]`` moves to the archive (in order, nothing is dropped); the committed
+    history becomes ``replacement`` followed by ``committed[cut:]``. The recent turns and open tool
+    calls stay as they are. Every replacement block is stored as a summary (``kind="summary"``,
+    with a fresh id): a block written by a rebase, which :func:`rollback` drops when it brings the
+    replaced blocks back. In ``append`` mode, when the last context event is archived the context
+    is cleared, so the next request commits the current context again.
+
+    Args:
+        state: the session state.
+        cut: one of :func:`turn_boundaries`.
+        replacement: what stands for the archived blocks, usually one :func:`summary_message`;
+            plain messages (OpenAI chat shape) are accepted as well.
+
+    Returns:
+        The new state, with ``epoch + 1``.
+
+    Raises:
+        StateClosedError: the state is closed.
+        ConfigurationError: ``cut`` is not a turn boundary.
+        InvalidMessageError: a replacement block is malformed, is a tool result, calls tools, is a
+            context event, or covers an id outside the cut span (the error names its index).
+    """
+    if state.closed:
+        raise StateClosedError("this llmvoice state is closed; a closed session cannot be rebased")
+    boundaries = turn_boundaries(state)
+    if isinstance(cut, bool) or not isinstance(cut, int):
+        raise ConfigurationError(f"cut must be an integer index into the committed history, not {cut!r}")
+    if cut not in boundaries:
+        if not boundaries:
+            where = "the committed history has no turn boundary"
+        else:
+            where = f"the nearest turn boundaries are {_near(boundaries, cut)}"
+        raise ConfigurationError(
+            f"cut {cut} is not a turn boundary of the committed history ({len(state.committed)} blocks); {where}"
+        )
+    head = state.committed[:cut]
+    span: set[int] = set()
+    for message in head:
+        span.add(message.id)
+        if message.kind == "summary":
+            span.update(message.covers)
+    written: list[Message] = []
+    next_id = state.next_id
+    for i, raw in enumerate(replacement):
+        message = to_message(raw, i)
+        if message.role == "tool":
+            raise InvalidMessageError("a rebase cannot write a tool result", index=i, field="role")
+        if message.tool_calls:
+            raise InvalidMessageError("a rebase cannot write tool calls", index=i, field="tool_calls")
+        if message.kind == "context":
+            raise InvalidMessageError(
+                "a rebase cannot write a context event; the dynamic context is committed by set_context",
+                index=i,
+                field="kind",
+            )
+        outside = sorted(set(message.covers) - span)
+        if outside:
+            raise InvalidMessageError(
+                f"covers ids {outside} that are neither in the cut span nor covered by a summary in it",
+                index=i,
+                field="covers",
+            )
+        covers = tuple(sorted(set(message.covers)))
+        written.append(
+            Message(
+                message.role,
+                message.content,
+                (),
+                None,
+                message.name,
+                message.extra,
+                next_id,
+                "summary",
+                covers,
+            )
+        )
+        next_id += 1
+    committed: Log[Message] = Log([*written, *state.committed[cut:]])
+    context = _last_context(committed) if state.dynamic_mode == "append" else state.context
+    return State(
+        state.static_system,
+        state.tools,
+        state.transition_mode,
+        state.dynamic_mode,
+        state.session_id,
+        state.epoch + 1,
+        committed,
+        state.recent,
+        state.archive.extend(head),
+        context,
+        state.open_tool_calls,
+        next_id,
+        state.closed,
+        0,
+    )
+
+
+def rollback(current: State, earlier: State) -> State:
+    """Return to ``earlier`` (saved before a rebase), keeping every block added since.
+
+    The committed history becomes ``earlier``'s, byte for byte, followed by every message and
+    context event that was committed after it, in the order they were committed (blocks archived
+    again by a later rebase included); the recent turns are ``current``'s. Summaries written
+    after ``earlier`` are dropped: the blocks they replaced are back. The archive is
+    ``earlier``'s, ids keep counting from ``current``, and a new epoch starts
+    (``current.epoch + 1``): the prefix changes again.
+
+    Args:
+        current: the state now.
+        earlier: a state of the same session that ``current`` descends from.
+
+    Returns:
+        The restored state.
+
+    Raises:
+        StateClosedError: ``current`` is closed.
+        ConfigurationError: ``earlier`` is not a state of the same session, is newer than
+            ``current``, or holds blocks ``current`` does not (it is not an earlier state of it).
+    """
+    for name, value in (("current", current), ("earlier", earlier)):
+        if not isinstance(value, State):
+            raise ConfigurationError(f"{name} must be an llmvoice State, not {type(value).__name__}")
+    if current.closed:
+        raise StateClosedError("this llmvoice state is closed; a closed session cannot be rolled back")
+    if earlier.session_id != current.session_id:
+        raise ConfigurationError(
+            f"cannot roll back to a state of another session ({earlier.session_id!r}, not {current.session_id!r})"
+        )
+    if earlier.next_id > current.next_id:
+        raise ConfigurationError(
+            f"the earlier state is newer than the current one (next_id {earlier.next_id} > {current.next_id})"
+        )
+    held = {m.id: m for m in chain(current.archive, current.committed, current.recent)}
+    missing = [m.id for m in chain(earlier.committed, earlier.recent) if held.get(m.id) != m]
+    if missing:
+        raise ConfigurationError(
+            f"the earlier state holds blocks {missing[:5]}{' ...' if len(missing) > 5 else ''} that the current "
+            "state does not: it is not an earlier state of this one"
+        )
+    start = earlier.next_id
+    pending = {m.id for m in earlier.recent}
+
+    def later(message: Message) -> bool:
+        return message.id in pending or (message.id >= start and message.kind != "summary")
+
+    restored: list[Message] = []
+    seen: set[int] = set()
+    for message in chain(current.archive, current.committed):
+        if later(message) and message.id not in seen:
+            seen.add(message.id)
+            restored.append(message)
+    committed = earlier.committed.extend(restored)
+    context = _last_context(committed) if current.dynamic_mode == "append" else current.context
+    return State(
+        current.static_system,
+        current.tools,
+        current.transition_mode,
+        current.dynamic_mode,
+        current.session_id,
+        current.epoch + 1,
+        committed,
+        current.recent,
+        earlier.archive,
+        context,
+        current.open_tool_calls,
+        current.next_id,
+        current.closed,
+        0,
+    )
 
 
 def dumps(state: State) -> str:

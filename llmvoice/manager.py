@@ -9,6 +9,7 @@ from llmvoice import functional as fn
 from llmvoice.adapters.base import CachePrefixReport, ProviderAdapter
 from llmvoice.adapters.openai import OpenAIAdapter
 from llmvoice.errors import ConfigurationError
+from llmvoice.messages import Message
 from llmvoice.state import State
 
 __all__ = ["PromptManager"]
@@ -111,6 +112,41 @@ class PromptManager:
     def close(self) -> PromptManager:
         """Close the session: further messages raise :class:`~llmvoice.StateClosedError`."""
         self._state = fn.close(self._state)
+        return self
+
+    def turn_boundaries(self) -> tuple[int, ...]:
+        """Where :meth:`rebase` may cut the committed history (see :func:`llmvoice.functional.turn_boundaries`)."""
+        return fn.turn_boundaries(self._state)
+
+    def rebase(self, cut: int, replacement: Sequence[Message | Mapping[str, Any]] = ()) -> PromptManager:
+        """Archive ``committed[:cut]`` and put ``replacement`` (usually one summary) in its place.
+
+        Starts a new epoch: the next request's prefix is new. Keep :attr:`state` from before the
+        call to :meth:`rollback` to it later.
+
+        Args:
+            cut: one of :meth:`turn_boundaries`.
+            replacement: blocks that stand for the archived ones, usually one
+                :func:`llmvoice.functional.summary_message`.
+
+        Raises:
+            ConfigurationError: ``cut`` is not a turn boundary; the state is unchanged.
+            InvalidMessageError: a replacement block is malformed, a tool message, or covers ids
+                outside the cut span; the state is unchanged.
+            StateClosedError: the session was closed.
+        """
+        self._state = fn.rebase(self._state, cut, replacement)
+        return self
+
+    def rollback(self, earlier: State) -> PromptManager:
+        """Return to ``earlier`` (a state kept from before a rebase) plus every message since.
+
+        Raises:
+            ConfigurationError: ``earlier`` is not an earlier state of this session; the state is
+                unchanged.
+            StateClosedError: the session was closed.
+        """
+        self._state = fn.rollback(self._state, earlier)
         return self
 
     def build_request(

@@ -137,11 +137,13 @@ class State:
         transition_mode: when recent turns are committed (see :data:`TRANSITION_MODES`).
         dynamic_mode: how the dynamic context is placed (see :data:`DYNAMIC_MODES`).
         session_id: a stable random key of the session (the default ``prompt_cache_key``).
-        epoch: incremented by every rebase; within an epoch ``committed`` only grows at its end.
+        epoch: incremented by every rebase and rollback; within an epoch ``committed`` only grows at its
+            end.
         committed: the committed history, oldest first.
         recent: messages appended but not committed yet.
         archive: blocks a compaction took out of the prompt; nothing is ever dropped.
-        context: the dynamic context last committed (``append`` mode), or ``None``.
+        context: the dynamic context of the newest context event in ``committed`` (``append`` mode), or
+            ``None``.
         open_tool_calls: ids of tool calls still waiting for their results, in call order.
         next_id: the id the next appended message gets.
         closed: a closed state accepts no more messages.

@@ -212,6 +212,13 @@ class TestMessageIds:
         state = fn.append_message(state, Message("assistant", "x", id=42))
         assert [m.id for m in state.committed] == [0, 1]
 
+    def test_appended_blocks_are_messages(self) -> None:
+        """An appended summary or context Message is stored as a plain message (rebase and set_context write those)."""
+        summary = Message("user", "s", id=7, kind="summary", covers=(1, 2))
+        context = Message("system", "c", kind="context")
+        state = fn.append_messages(_state(transition_mode="none"), [summary, context])
+        assert list(state.committed) == [Message("user", "s", id=0), Message("system", "c", id=1)]
+
     def test_context_event_takes_an_id(self) -> None:
         """A committed context event takes the next id, shared with messages."""
         state = fn.append_message(_state(dynamic_mode="append"), _user())
