@@ -123,6 +123,7 @@ class AnthropicAdapter(ProviderAdapter):
             raise ConfigurationError(f"max_tokens must be a positive integer, not {max_tokens!r}")
         self.ttl = ttl
         self.static_ttl = static_ttl
+        self.cache_ttl_s = float(_TTL_SECONDS[ttl])
         self.max_tokens = max_tokens
         self.leading_user_text = leading_user_text
         self.min_cacheable_tokens = anthropic_min_cacheable_tokens(model)

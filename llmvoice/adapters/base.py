@@ -194,10 +194,13 @@ class ProviderAdapter(abc.ABC):
     Attributes:
         name: a short provider name used in reports.
         min_cacheable_tokens: the shortest prefix the provider caches (0: no minimum).
+        cache_ttl_s: how long an unused cached prefix is expected to live, in seconds (the
+            controller pre-warms after longer pauses); ``None``: it does not expire on its own.
     """
 
     name: ClassVar[str] = "custom"
     min_cacheable_tokens: int = 0
+    cache_ttl_s: float | None = 300.0
 
     def __init__(
         self,
@@ -450,6 +453,23 @@ class ProviderAdapter(abc.ABC):
         if self._static_tokens is None:
             self._static_tokens = self._count_value(static)
         return self._static_tokens
+
+    def static_tokens(self, state: State) -> int:
+        """Tokens of the static system prompt and tools as this adapter formats them (memoised)."""
+        return self._static_token_count(state)
+
+    def committed_tokens(self, state: State) -> list[int]:
+        """Tokens of each committed block as this adapter formats it, oldest first.
+
+        Counted once per block and memoised for the session, so a call per turn costs only the
+        blocks committed since the last one.
+        """
+        hist = self._history(state)
+        tokens = hist.tokens
+        for i in range(len(tokens), hist.n):
+            previous = tokens[-1] if tokens else 0
+            tokens.append(previous + self.count_message_tokens(self.format_message(state.committed[i])))
+        return [b - a for a, b in zip([0, *tokens], tokens, strict=False)]
 
     def cache_prefix(self, state: State, dynamic_context: str | None = None) -> CachePrefixReport:
         """Report the cacheable prefix of the request ``state`` builds (tokens counted lazily, once)."""

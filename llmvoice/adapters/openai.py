@@ -77,6 +77,8 @@ class OpenAIAdapter(ProviderAdapter):
             raise AdapterError(f"system_role must be 'system' or 'developer', not {system_role!r}")
         self.prompt_cache_key = prompt_cache_key
         self.prompt_cache_retention = prompt_cache_retention
+        # In-memory retention: "5 to 10 minutes of inactivity"; extended: "up to 24 hours".
+        self.cache_ttl_s = 86_400.0 if prompt_cache_retention == "24h" else 300.0
         self.system_role = system_role
 
     def format_message(self, message: Message) -> dict[str, Any]:
