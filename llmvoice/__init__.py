@@ -14,6 +14,7 @@ from llmvoice.adapters import (
     ProviderAdapter,
     Usage,
 )
+from llmvoice.control import TTFTController, wrap
 from llmvoice.errors import (
     AdapterError,
     ConfigurationError,
@@ -52,10 +53,12 @@ __all__ = [
     "StateClosedError",
     "StateFormatError",
     "StateVersionError",
+    "TTFTController",
     "TokenizerFallbackWarning",
     "ToolCall",
     "ToolCallError",
     "Usage",
     "__version__",
     "functional",
+    "wrap",
 ]
