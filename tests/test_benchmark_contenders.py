@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -369,13 +370,18 @@ def test_pipecat_token_trigger_keeps_tool_pairs_and_marks_anthropic_requests() -
 
 
 def test_llmvoice_request_is_the_managers() -> None:
+    """Each request sent is exactly what the manager builds at that moment."""
     scenario = make_scenario(4)
     expected: list[dict[str, Any]] = []
 
     class Recording(LLMVoiceContender):
         def call(self, send: Any) -> SimResult:
-            expected.append(self.manager.build_request(dynamic_context=self._context))
-            return super().call(send)
+            def recording(request: Any) -> SimResult:
+                expected.append(self.manager.build_request(dynamic_context=self._context))
+                result: SimResult = send(request)
+                return result
+
+            return super().call(recording)
 
     contender = Recording(scenario, target("openai"))
     played = play(contender, scenario)
@@ -383,6 +389,39 @@ def test_llmvoice_request_is_the_managers() -> None:
     last = expected[-1]
     assert last["prompt_cache_key"] == "benchmark-hand-made-0"
     assert last["tools"] == [dict(TOOLS[0])]
+
+
+def test_llmvoice_cuts_over_its_budget() -> None:
+    """With max_context_tokens 4,000 the controller cuts, sends a summary and a pre-warm each time."""
+    scenario = make_scenario(30)
+    contender = LLMVoiceContender(scenario, target("anthropic"), budget=4000)
+    played = play(contender, scenario)
+    rebases = contender.counters["rebases"]
+    assert rebases >= 2
+    assert len(played.background()) == 2 * rebases
+    assert max(result.input_tokens for _, _, result in played.foreground()) < 4000
+
+
+def test_llmvoice_prewarms_after_a_long_pause() -> None:
+    """speech_start pre-warms at the call start and after more than the 5-minute TTL; the turn reads it."""
+    scenario = make_scenario(3)
+    contender = LLMVoiceContender(scenario, target("anthropic"))
+    provider = make_provider("anthropic", seed=0)
+    sent: list[tuple[float, SimResult]] = []
+    for index, turn in enumerate(scenario.turns):
+        at = turn.at_s + (1000.0 if index == 2 else 0.0)
+        contender.speech_start(
+            at - 2.0, lambda r, at=at: sent.append((at - 2.0, provider.send(r, at - 2.0))) or sent[-1][1]
+        )
+        contender.user_turn(dataclasses.replace(turn, at_s=at))
+        now = at
+        for step in turn.steps:
+            result = contender.call(lambda r, now=now: provider.send(r, now))
+            now += result.ttft_s
+            contender.reply(step)
+        contender.idle(lambda r, now=now: provider.send(r, now))
+    assert [round(at) for at, _ in sent] == [-2, 1018]
+    assert result.cached_tokens > 0
 
 
 def test_llmvoice_per_turn_hits_the_openai_cache_from_turn_two() -> None:
@@ -398,7 +437,7 @@ def test_llmvoice_per_turn_hits_the_openai_cache_from_turn_two() -> None:
 
 def test_llmvoice_append_and_adapters() -> None:
     assert LLMVoiceAppendContender.dynamic_mode == "append"
-    assert LLMVoiceContender.knob is None
+    assert LLMVoiceContender.knob == "max_context_tokens"
     assert type(llmvoice_adapter(Target("vllm", "m"))).__name__ == "OpenAICompatibleAdapter"
     assert llmvoice_adapter(Target("llamacpp", "m")).server == "llamacpp"  # type: ignore[attr-defined]
     assert llmvoice_adapter(Target("local", "m")).server == "llamacpp"  # type: ignore[attr-defined]

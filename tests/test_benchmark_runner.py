@@ -7,7 +7,7 @@ import pytest
 
 from llmvoice.benchmark.base import Contender, Fact, Scenario, Send, Step, Target, Turn
 from llmvoice.benchmark.metrics import summarize
-from llmvoice.benchmark.runner import irreducible_tokens, run
+from llmvoice.benchmark.runner import irreducible_tokens, run, speech_seconds
 from llmvoice.benchmark.simulate import SimResult, make_provider
 
 
@@ -225,6 +225,36 @@ class TestRun:
             None,
             [0, 0, 0, 0],  # under OpenAI's 1,024-token minimum
         )
+
+
+class Listening(KeepAll):
+    """Records when the user starts speaking and pre-warms each time."""
+
+    def __init__(self, scenario: Scenario, target: Target, **kwargs: Any) -> None:
+        super().__init__(scenario, target, **kwargs)
+        self.speech: list[float] = []
+
+    def speech_start(self, at_s: float, send: Send) -> None:
+        self.speech.append(at_s)
+        send({"model": self.target.model, "messages": [{"role": "system", "content": "warm"}]})
+
+
+class TestSpeechStart:
+    def test_speech_starts_before_the_utterance_ends(self) -> None:
+        """Speech starts words / 2.5 s before at_s (at least 0.5 s), never before the last reply began."""
+        contender = Listening(SCENARIO, TARGET)
+        run(SCENARIO, contender, FakeProvider())
+        assert [round(t, 6) for t in contender.speech] == [-2.0, 9.5, 19.5]
+
+    def test_speech_start_requests_are_background(self) -> None:
+        """Requests sent at speech start are background requests at that time, outside TTFT."""
+        result = run(SCENARIO, Listening(SCENARIO, TARGET), FakeProvider())
+        warm = [(r.turn, round(r.at_s, 6)) for r in result.requests if r.background]
+        assert warm == [(0, -2.0), (1, 9.5), (2, 19.5)]
+
+    def test_speech_seconds(self) -> None:
+        """Five words take two seconds; one word the 0.5 s floor."""
+        assert (speech_seconds("one two three four five"), speech_seconds("hi")) == (2.0, 0.5)
 
 
 class TestSummarize:

@@ -77,12 +77,18 @@ def first_tool_turn(doc: dict[str, Any]) -> int:
 
 
 def test_registry_names() -> None:
-    assert NAMES == ["long_system", "tool_heavy", "ttl_pauses", "voice_support"]
+    assert NAMES == ["long_call", "long_system", "tool_heavy", "ttl_pauses", "voice_support"]
     assert set(DEFAULT_TURNS) == set(SCENARIOS)
 
 
 def test_default_turns_values() -> None:
-    assert DEFAULT_TURNS == {"voice_support": 300, "tool_heavy": 60, "long_system": 100, "ttl_pauses": 120}
+    assert DEFAULT_TURNS == {
+        "voice_support": 300,
+        "tool_heavy": 60,
+        "long_system": 100,
+        "ttl_pauses": 120,
+        "long_call": 300,
+    }
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -153,7 +153,8 @@ Send = Callable[[Mapping[str, Any]], SimResult]
 class Contender(abc.ABC):
     """One context-management approach, driven through a scenario by the benchmark runner.
 
-    Per turn the runner calls :meth:`user_turn`, then for each step :meth:`call` (which builds
+    Per turn the runner calls :meth:`speech_start` when the user starts speaking, then
+    :meth:`user_turn` when the utterance is complete, then for each step :meth:`call` (which builds
     the request and sends it exactly once through ``send``) followed by :meth:`reply`, then
     :meth:`idle` for background work while the reply is spoken. Time spent inside the
     contender's methods, minus the time inside ``send``, is its per-turn overhead.
@@ -191,6 +192,13 @@ class Contender(abc.ABC):
     @abc.abstractmethod
     def reply(self, step: Step) -> None:
         """The model answered ``step.assistant``; ``step.tool_results`` follow it."""
+
+    def speech_start(self, at_s: float, send: Send) -> None:  # noqa: B027 - optional hook
+        """The user starts speaking the next turn at ``at_s`` (a voice framework's speech-start event).
+
+        Background requests sent here (a pre-warm after a long pause) run while the user speaks,
+        off the latency path.
+        """
 
     def idle(self, send: Send) -> None:  # noqa: B027 - optional hook
         """Background work after the turn (summaries, pre-warms); each request goes through ``send``."""

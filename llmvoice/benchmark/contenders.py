@@ -34,16 +34,20 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
+from llmvoice import functional as fn
 from llmvoice.adapters import AnthropicAdapter, OpenAIAdapter, OpenAICompatibleAdapter, ProviderAdapter
 from llmvoice.benchmark.base import Contender, Scenario, Send, Step, Target, Turn
 from llmvoice.benchmark.simulate import SimResult
 from llmvoice.benchmark.summarizer import ExtractiveSummarizer
+from llmvoice.control.controller import TTFTController
 from llmvoice.manager import PromptManager
+from llmvoice.messages import Message as MessageObject
 from llmvoice.messages import thaw
 from llmvoice.tokens import counter_for_model, load_encoding, seed_tiktoken_cache
 
 __all__ = [
     "CONTENDERS",
+    "LLMVOICE_SUMMARY_INSTRUCTION",
     "PLACEHOLDER_USER_TEXT",
     "LLMBufferContender",
     "LLMVoiceAppendContender",
@@ -935,21 +939,34 @@ def llmvoice_adapter(target: Target) -> ProviderAdapter:
     return OpenAICompatibleAdapter(target.base_url, target.model, server=server)
 
 
+#: The instruction of llmvoice's summary request, appended after the cached conversation.
+LLMVOICE_SUMMARY_INSTRUCTION: Final[str] = (
+    "Summarise the conversation so far for your own later reference: keep every name, number, "
+    "date, order or booking reference, preference and open question exactly; drop small talk."
+)
+_LLMVOICE_SUMMARY_TOKENS: Final[int] = 300
+
+
 class LLMVoiceContender(Contender):
-    """llmvoice's :class:`~llmvoice.PromptManager`, the dynamic context rebuilt every turn.
+    """llmvoice's :class:`~llmvoice.PromptManager` steered by its :class:`~llmvoice.TTFTController`.
 
     ``PromptManager(scenario.system_prompt, adapter=llmvoice_adapter(target),
-    transition_mode="agent_cycle", dynamic_mode="per_turn", tools=scenario.tools)``; every
-    message is appended as it happens and each request is
-    ``manager.build_request(dynamic_context=turn.context)``, sent unchanged. The layout is
-    static system and tools → committed history → dynamic context → the current turn, so the
-    prefix up to the end of the history stays byte-stable. There is no compaction yet: the
-    history grows for the whole call and ``budget`` is ignored (``knob`` is ``None``).
+    transition_mode="agent_cycle", dynamic_mode="per_turn", tools=scenario.tools)``, wrapped in
+    ``TTFTController(manager, target_ms=target_ms, summarizer=...)`` on the benchmark's virtual
+    clock. Every request is the controller's ``begin_turn`` / ``next_request``, sent unchanged;
+    its TTFT and the provider's usage go back through ``record``. After the turn, ``end_turn``
+    may decide a cut: the summary request (the cached conversation plus an instruction at its
+    tail, 300 output tokens) and the pre-warm of the new prefix are sent in the background, and
+    the controller switches at the next turn. When the user starts speaking after a pause longer
+    than the cache TTL, ``user_started_speaking`` pre-warms the prefix. The summary text comes
+    from :class:`~llmvoice.benchmark.summarizer.ExtractiveSummarizer`, as for every contender.
+
+    ``budget`` sets ``max_context_tokens`` (a hard cap on top of the TTFT target).
     """
 
     name: ClassVar[str] = "llmvoice"
     label: ClassVar[str] = "llmvoice"
-    knob: ClassVar[str | None] = None
+    knob: ClassVar[str | None] = "max_context_tokens"
     dynamic_mode: ClassVar[str] = "per_turn"
 
     def __init__(self, scenario: Scenario, target: Target, *, budget: int | None = None, target_ms: float = 800.0):
@@ -962,22 +979,75 @@ class LLMVoiceContender(Contender):
             tools=scenario.tools,
             session_id=f"benchmark-{scenario.name}-{scenario.seed}",
         )
+        self._now = 0.0
+        self._summaries: list[Sequence[MessageObject]] = []
+        self._summarizer = ExtractiveSummarizer(_LLMVOICE_SUMMARY_TOKENS)
+        self.controller = TTFTController(
+            self.manager,
+            target_ms=target_ms,
+            clock=lambda: self._now,
+            summarizer=self._summarize,
+            max_context_tokens=budget,
+        )
         self._context: str | None = None
+        self._first = True
+
+    def _summarize(self, span: Sequence[MessageObject]) -> str | None:
+        self._summaries.append(span)
+        return self._summarizer.summarize([m.to_dict() for m in span])
+
+    def speech_start(self, at_s: float, send: Send) -> None:
+        """Pre-warm the prefix when the pause since the last request outlasted the cache."""
+        self._now = at_s
+        warm = self.controller.user_started_speaking()
+        if warm is not None:
+            send(warm)
 
     def user_turn(self, turn: Turn) -> None:
-        """Append the user's message; keep the context for the turn's requests."""
+        """Start the controller's turn with the user's message (the first request is built lazily)."""
+        self._now = turn.at_s
         self._context = turn.context
         self.manager.append({"role": "user", "content": turn.user})
+        self._first = True
 
     def call(self, send: Send) -> SimResult:
-        """Send ``manager.build_request(dynamic_context=...)``."""
-        return send(self.manager.build_request(dynamic_context=self._context))
+        """Send the controller's request, then record its TTFT and usage."""
+        if self._first:
+            request = self.controller.begin_turn(dynamic_context=self._context, started=self._now)
+            self._first = False
+        else:
+            request = self.controller.next_request()
+        sent_at = self._now
+        result = send(request)
+        self._now += result.ttft_s
+        self.controller.record(
+            ttft_s=result.ttft_s, usage=self.manager.adapter.parse_usage(result.response), sent_at=sent_at
+        )
+        return result
 
     def reply(self, step: Step) -> None:
         """Append the assistant message, then its tool results."""
-        self.manager.append(step.assistant)
+        self.controller.append(step.assistant)
         for result in step.tool_results:
-            self.manager.append(result)
+            self.controller.append(result)
+
+    def idle(self, send: Send) -> None:
+        """End the turn; send the summary request and the pre-warm of a decided cut."""
+        warms = self.controller.end_turn()
+        for _ in self._summaries:
+            request = dict(fn.build_request(self.manager.state, self.manager.adapter, None).payload)
+            request["messages"] = [
+                *request["messages"],
+                {"role": "user", "content": LLMVOICE_SUMMARY_INSTRUCTION},
+            ]
+            request["max_tokens"] = _LLMVOICE_SUMMARY_TOKENS
+            send(request)
+        self._summaries.clear()
+        for warm in warms:
+            send(warm)
+        self.controller.prewarmed(True)
+        stats = self.controller.stats()
+        self.counters.update(compactions=stats.compactions, rebases=stats.rebases, rollbacks=stats.rollbacks)
 
 
 class LLMVoiceAppendContender(LLMVoiceContender):

@@ -20,10 +20,11 @@ Two figures come from the script itself, the same for every contender:
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from llmvoice.benchmark.base import Contender, Scenario, Step, Target, Turn
 from llmvoice.benchmark.simulate import SimResult, make_provider
@@ -32,6 +33,7 @@ from llmvoice.tokens import load_encoding
 
 __all__ = [
     "DEFAULT_MODELS",
+    "SPEECH_WORDS_PER_S",
     "Provider",
     "RequestRecord",
     "RunResult",
@@ -39,6 +41,7 @@ __all__ = [
     "irreducible_tokens",
     "run",
     "simulated_provider",
+    "speech_seconds",
 ]
 
 #: Model used per simulated provider when none is given (prices and minimum cacheable lengths
@@ -238,6 +241,16 @@ def _fact_text(request: Mapping[str, Any] | None) -> str:
     return json.dumps(request, ensure_ascii=False).lower()
 
 
+#: Speaking rate used to place the start of an utterance before its end (conversational English,
+#: about 150 words a minute).
+SPEECH_WORDS_PER_S: Final[float] = 2.5
+
+
+def speech_seconds(utterance: str) -> float:
+    """How long the user speaks ``utterance`` at :data:`SPEECH_WORDS_PER_S` (at least 0.5 s)."""
+    return max(len(utterance.split()) / SPEECH_WORDS_PER_S, 0.5)
+
+
 def run(
     scenario: Scenario,
     contender: Contender,
@@ -296,11 +309,16 @@ def run(
 
         return send
 
+    previous_end = -math.inf
     for index, turn in enumerate(scenario.turns):
         try:
-            turns.append(
-                _play_turn(index, turn, contender, sender=sender, send_time=send_time, clock=clock, requests=requests)
+            speech_at = max(previous_end, turn.at_s - speech_seconds(turn.user))
+            contender.speech_start(speech_at, sender(index, -1, speech_at, True))
+            record = _play_turn(
+                index, turn, contender, sender=sender, send_time=send_time, clock=clock, requests=requests
             )
+            turns.append(record)
+            previous_end = turn.at_s + record.ttft_s
         except Exception as exc:  # a contender or provider failure ends this contender's run
             error = f"turn {index}: {type(exc).__name__}: {exc}"
             break

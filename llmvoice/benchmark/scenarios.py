@@ -26,6 +26,9 @@ Scenarios:
 ``ttl_pauses`` (120 turns)
     The support call with holds of 6-9 minutes (every 20 turns from turn 12) and call-backs after
     more than an hour (turns 45, 105, ...), so provider cache TTLs expire between turns.
+``long_call`` (300 turns)
+    All of it at once: the ~4,000-token system prompt of ``long_system``, the tool calls of the
+    support call, and the holds and call-backs of ``ttl_pauses``, over 300 turns.
 
 Every scenario plants seven facts in its first ten turns (turns 0, 1, 2, 4, 5, 7 and 8): the
 caller's name, an order number, a rewards number, the delivery city, a size and colour, a phone
@@ -85,6 +88,10 @@ SCENARIOS: dict[str, str] = {
         "The support call with holds of 6-9 minutes and call-backs after more than an hour, "
         "so provider cache TTLs expire."
     ),
+    "long_call": (
+        "A 300-turn support call with the ~4,000-token system prompt, tool calls, holds of 6-9 "
+        "minutes and call-backs after more than an hour."
+    ),
 }
 
 #: Default number of turns per scenario.
@@ -93,6 +100,7 @@ DEFAULT_TURNS: dict[str, int] = {
     "tool_heavy": 60,
     "long_system": 100,
     "ttl_pauses": 120,
+    "long_call": 300,
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -908,6 +916,7 @@ def _specs() -> dict[str, _Spec]:
         "tool_heavy": _Spec(_BASE_PROMPT + _HEAVY_PROMPT_EXTRA, _VOICE_TOOLS + _HEAVY_TOOLS, heavy=True),
         "long_system": _Spec(_BASE_PROMPT + _handbook(), _VOICE_TOOLS),
         "ttl_pauses": _Spec(_BASE_PROMPT, _VOICE_TOOLS, pauses=True),
+        "long_call": _Spec(_BASE_PROMPT + _handbook(), _VOICE_TOOLS, pauses=True),
     }
 
 
