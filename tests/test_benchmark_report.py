@@ -26,6 +26,7 @@ def _run(label: str = "alpha", ttfts: tuple[float, ...] = (0.5, 1.0)) -> RunResu
             irreducible_tokens=25,
             cost_usd=0.01,
             overhead_s=2e-5,
+            idle_s=3e-4,
         )
         for i, t in enumerate(ttfts)
     )
@@ -69,7 +70,10 @@ def _section() -> Section:
 class TestMarkdown:
     def test_row_of_a_contender(self) -> None:
         text = render_markdown([_section()])
-        assert "| alpha | 750 | 975 | 995 | 1,000 | 50.0% | 25.0% | 3.00× | 0.0200 | 1/2 | 100 | 20 | 1/0/0 |" in text
+        assert (
+            "| alpha | 750 | 975 | 995 | 1,000 | 50.0% | 25.0% | 3.00× | 0.0200 | 1/2 | 100 | 20 | 300 | 1/0/0 |"
+            in text
+        )
 
     def test_header_lines_come_first(self) -> None:
         assert render_markdown([_section()], header=["Command: x"]).splitlines()[0] == "Command: x"

@@ -213,6 +213,24 @@ class TestRun:
         # per turn: start, (send start, send end) per step, end; send time is one tick per send
         assert [t.overhead_s for t in result.turns] == [2.0, 3.0, 2.0]
 
+    def test_idle_time_is_kept_apart_from_the_critical_path(self) -> None:
+        """Time in user_turn/call/reply is overhead; time in speech_start and idle is idle time."""
+        now = [0.0]
+
+        class Busy(KeepAll):
+            def user_turn(self, turn: Turn) -> None:
+                now[0] += 0.001
+                super().user_turn(turn)
+
+            def speech_start(self, at_s: float, send: Send) -> None:
+                now[0] += 0.002
+
+            def idle(self, send: Send) -> None:
+                now[0] += 0.005
+
+        result = run(SCENARIO, Busy(SCENARIO, TARGET), FakeProvider(), clock=lambda: now[0])
+        assert [(round(t.overhead_s, 9), round(t.idle_s, 9)) for t in result.turns] == [(0.001, 0.007)] * 3
+
     def test_on_turn_reports_progress(self) -> None:
         seen: list[int] = []
         run(SCENARIO, KeepAll(SCENARIO, TARGET), FakeProvider(), on_turn=seen.append)

@@ -458,6 +458,15 @@ class ProviderAdapter(abc.ABC):
         """Tokens of the static system prompt and tools as this adapter formats them (memoised)."""
         return self._static_token_count(state)
 
+    def history_tokens(self, state: State) -> int:
+        """Tokens of the whole committed history as this adapter formats it (memoised per block)."""
+        hist = self._history(state)
+        tokens = hist.tokens
+        for i in range(len(tokens), hist.n):
+            previous = tokens[-1] if tokens else 0
+            tokens.append(previous + self.count_message_tokens(self.format_message(state.committed[i])))
+        return tokens[-1] if tokens else 0
+
     def committed_tokens(self, state: State) -> list[int]:
         """Tokens of each committed block as this adapter formats it, oldest first.
 

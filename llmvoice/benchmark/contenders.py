@@ -1046,8 +1046,10 @@ class LLMVoiceContender(Contender):
         for warm in warms:
             send(warm)
         self.controller.prewarmed(True)
-        stats = self.controller.stats()
-        self.counters.update(compactions=stats.compactions, rebases=stats.rebases, rollbacks=stats.rollbacks)
+        counters = self.controller.counters
+        self.counters.update(
+            compactions=counters["compactions"], rebases=counters["rebases"], rollbacks=counters["rollbacks"]
+        )
 
 
 class LLMVoiceAppendContender(LLMVoiceContender):

@@ -44,7 +44,10 @@ class Summary:
         facts_retained: planted facts still in the last request.
         facts_total: planted facts.
         context_kept_tokens: prompt tokens of the last request.
-        overhead_us: median per-turn time inside the library, in microseconds.
+        overhead_us: median per-turn time inside the library on the critical path (from the
+            utterance to the last reply), in microseconds.
+        idle_us: median per-turn time inside the library off the critical path (while the user
+            speaks or the reply plays), in microseconds.
         compactions: compactions performed.
         rebases: rebases performed.
         rollbacks: rollbacks performed.
@@ -71,6 +74,7 @@ class Summary:
     facts_total: int
     context_kept_tokens: int
     overhead_us: float
+    idle_us: float
     compactions: int
     rebases: int
     rollbacks: int
@@ -126,6 +130,7 @@ def summarize(result: RunResult, *, target_ms: float) -> Summary:
         facts_total=result.facts_total,
         context_kept_tokens=result.final_input_tokens,
         overhead_us=statistics.median(t.overhead_s for t in result.turns) * 1e6 if result.turns else float("nan"),
+        idle_us=statistics.median(t.idle_s for t in result.turns) * 1e6 if result.turns else float("nan"),
         compactions=int(result.counters.get("compactions", 0)),
         rebases=int(result.counters.get("rebases", 0)),
         rollbacks=int(result.counters.get("rollbacks", 0)),

@@ -62,6 +62,7 @@ _COLUMNS: tuple[tuple[str, str], ...] = (
     ("facts", "facts_retained"),
     ("context kept", "context_kept_tokens"),
     ("overhead µs", "overhead_us"),
+    ("idle µs", "idle_us"),
     ("compact/rebase/rollback", "counters"),
 )
 
@@ -88,7 +89,7 @@ def _cell(summary: Summary, key: str) -> str:
         return f"{value:.4f}"
     if key == "context_kept_tokens":
         return f"{value:,}"
-    if key == "overhead_us":
+    if key in ("overhead_us", "idle_us"):
         return f"{value:,.0f}"
     return str(value)
 

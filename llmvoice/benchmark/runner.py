@@ -109,7 +109,10 @@ class TurnRecord:
         cache_write_tokens: of which written to the cache.
         irreducible_tokens: tokens new in this turn.
         cost_usd: cost of the turn's requests, background ones included.
-        overhead_s: time the contender itself spent on the turn (sends excluded).
+        overhead_s: time the contender itself spent on the turn's critical path, from the user's
+            utterance to the last reply (``user_turn``, ``call``, ``reply``; sends excluded).
+        idle_s: time the contender spent off the critical path (``speech_start`` while the user
+            speaks, ``idle`` while the reply plays; sends excluded).
     """
 
     turn: int
@@ -121,6 +124,7 @@ class TurnRecord:
     irreducible_tokens: int
     cost_usd: float
     overhead_s: float
+    idle_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,9 +317,15 @@ def run(
     for index, turn in enumerate(scenario.turns):
         try:
             speech_at = max(previous_end, turn.at_s - speech_seconds(turn.user))
-            contender.speech_start(speech_at, sender(index, -1, speech_at, True))
             record = _play_turn(
-                index, turn, contender, sender=sender, send_time=send_time, clock=clock, requests=requests
+                index,
+                turn,
+                contender,
+                speech_at=speech_at,
+                sender=sender,
+                send_time=send_time,
+                clock=clock,
+                requests=requests,
             )
             turns.append(record)
             previous_end = turn.at_s + record.ttft_s
@@ -354,12 +364,17 @@ def _play_turn(
     turn: Turn,
     contender: Contender,
     *,
+    speech_at: float,
     sender: Callable[[int, int, float, bool], Callable[[Mapping[str, Any]], SimResult]],
     send_time: list[float],
     clock: Callable[[], float],
     requests: list[RequestRecord],
 ) -> TurnRecord:
     first_record = len(requests)
+    send_time[0] = 0.0
+    started = clock()
+    contender.speech_start(speech_at, sender(index, -1, speech_at, True))
+    idle = (clock() - started) - send_time[0]
     send_time[0] = 0.0
     started = clock()
     contender.user_turn(turn)
@@ -376,8 +391,11 @@ def _play_turn(
         ttft += result.ttft_s
         at += result.ttft_s
         contender.reply(step)
-    contender.idle(sender(index, -1, at, True))
     overhead = (clock() - started) - send_time[0]
+    send_time[0] = 0.0
+    started = clock()
+    contender.idle(sender(index, -1, at, True))
+    idle += (clock() - started) - send_time[0]
     mine = requests[first_record:]
     foreground = [r for r in mine if not r.background]
     return TurnRecord(
@@ -390,4 +408,5 @@ def _play_turn(
         irreducible_tokens=sum(r.irreducible_tokens for r in foreground),
         cost_usd=sum(r.cost_usd for r in mine),
         overhead_s=max(overhead, 0.0),
+        idle_s=max(idle, 0.0),
     )

@@ -44,8 +44,6 @@ from collections.abc import (
 from dataclasses import dataclass
 from typing import Any, Final
 
-import numpy as np
-
 from llmvoice import functional as fn
 from llmvoice.adapters.base import Usage
 from llmvoice.control.measure import Measurement, StreamObserver
@@ -68,13 +66,16 @@ _COOLDOWN_TURNS: Final[int] = 40
 #: The P95 spread assumed before enough turns were measured.
 _PRIOR_SPREAD: Final[float] = 1.35
 _MIN_SPREAD_SAMPLES: Final[int] = 12
+#: The spread is this percentile of observed ÷ predicted TTFT: above P95, so that the P95 of
+#: every 20-turn window, not only of the whole call, stays within the target.
+_SPREAD_PERCENTILE: Final[float] = 97.5
 #: Prior tokens a turn adds before any were measured.
 _PRIOR_TURN_TOKENS: Final[float] = 150.0
 #: Requests between refits of the latency model (a fit takes a few milliseconds; it runs after
 #: the turn, never while a first token is awaited).
 _REFIT_EVERY: Final[int] = 8
 #: Observations the latency model keeps.
-_MODEL_WINDOW: Final[int] = 100
+_MODEL_WINDOW: Final[int] = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,6 +281,7 @@ class TTFTController:
         # What the previous request carried, to estimate cached tokens the provider does not report.
         self._sent_prefix: tuple[int, int] | None = None  # (epoch, prefix tokens)
         self._request_mix: tuple[int, int] = (0, 0)  # (prompt tokens, prefix tokens) of the last build
+        self._tail_memo: dict[object, int] = {}
         self._last_sent_at: float | None = None
 
     # -- the synchronous core -------------------------------------------------------------------
@@ -325,9 +327,29 @@ class TTFTController:
 
     def _build(self, *, stream: bool | None, **options: Any) -> dict[str, Any]:
         request = self.manager.build_request(self._context, stream=stream, **options)
-        report = self.manager.cache_prefix(self._context)
-        self._request_mix = (report.request_tokens, report.tokens)
+        state = self.manager.state
+        prefix = self._prefix_tokens(state)
+        self._request_mix = (prefix + self._tail_tokens(state), prefix)
         return request
+
+    def _tail_tokens(self, state: State) -> int:
+        """Tokens after the cacheable prefix: the dynamic context and the recent turns (memoised)."""
+        adapter = self.manager.adapter
+        memo = self._tail_memo
+        if len(memo) > 256:
+            memo.clear()
+        total = 0
+        if self._context is not None:
+            key: object = ("context", self._context)
+            if key not in memo:
+                memo[key] = sum(adapter.count_message_tokens(m) for m in adapter.format_dynamic(self._context))
+            total += memo[key]
+        for message in state.recent:
+            key = ("message", message.id)
+            if key not in memo:
+                memo[key] = adapter.count_message_tokens(adapter.format_message(message))
+            total += memo[key]
+        return total
 
     def append(self, message: Mapping[str, Any] | Message | Any) -> None:
         """Append a message (the assistant's reply, a tool result) to the session."""
@@ -415,11 +437,11 @@ class TTFTController:
         if self._unfitted >= _REFIT_EVERY:
             self._coefficients = self._model.coefficients
             self._unfitted = 0
-        snapshot = self._stats.snapshot()
+        p95_ms = _percentile([s.ttft_s for s in self._stats.samples], 95.0) * 1000.0
         was_over = self._gate.over
-        self._gate = self._gate.update(snapshot.p95_ms)
+        self._gate = self._gate.update(p95_ms)
         if self._gate.over and not was_over and self.on_budget_violation is not None:
-            self.on_budget_violation(snapshot.p95_ms)
+            self.on_budget_violation(p95_ms)
         committed = self.manager.adapter.committed_tokens(self.manager.state)
         history = sum(committed)
         if self._history_at_end is not None and history > self._history_at_end:
@@ -483,7 +505,7 @@ class TTFTController:
     def _spread(self) -> float:
         if len(self._ratios) < _MIN_SPREAD_SAMPLES:
             return _PRIOR_SPREAD
-        return max(float(np.percentile(np.asarray(self._ratios), 97.5)), 1.0)
+        return max(_percentile(self._ratios, _SPREAD_PERCENTILE), 1.0)
 
     def _plan(self, committed: Sequence[int]) -> Decision:
         state = self.manager.state
@@ -550,7 +572,7 @@ class TTFTController:
 
     def _prefix_tokens(self, state: State) -> int:
         adapter = self.manager.adapter
-        return adapter.static_tokens(state) + sum(adapter.committed_tokens(state))
+        return adapter.static_tokens(state) + adapter.history_tokens(state)
 
     def _switch_if_ready(self) -> None:
         pending = self._pending
@@ -657,6 +679,11 @@ class TTFTController:
         """Every finished turn, oldest first."""
         return tuple(self._records)
 
+    @property
+    def counters(self) -> dict[str, int]:
+        """``compactions``, ``rebases``, ``rollbacks`` and ``prewarms`` so far (cheap, no statistics)."""
+        return dict(self._counters)
+
     def stats(self) -> ControllerStats:
         """The rolling figures and the session's counters."""
         snap = self._stats.snapshot()
@@ -693,6 +720,17 @@ class TTFTController:
     def print_report(self) -> None:
         """Print :meth:`report`."""
         print(self.report())
+
+
+def _percentile(values: Sequence[float] | deque[float], q: float) -> float:
+    """Numpy's ``"linear"`` percentile of a short sequence, without numpy's per-call overhead."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    position = q / 100.0 * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def _ms(value: float) -> str:
