@@ -500,21 +500,13 @@ def rebase(state: State, cut: int, replacement: Sequence[Message | Mapping[str, 
         next_id += 1
     committed: Log[Message] = Log([*written, *state.committed[cut:]])
     context = _last_context(committed) if state.dynamic_mode == "append" else state.context
-    return State(
-        state.static_system,
-        state.tools,
-        state.transition_mode,
-        state.dynamic_mode,
-        state.session_id,
-        state.epoch + 1,
-        committed,
-        state.recent,
-        state.archive.extend(head),
-        context,
-        state.open_tool_calls,
-        next_id,
-        state.closed,
-        0,
+    return state.evolve(
+        epoch=state.epoch + 1,
+        committed=committed,
+        archive=state.archive.extend(head),
+        context=context,
+        next_id=next_id,
+        built_committed=0,
     )
 
 
@@ -574,21 +566,12 @@ def rollback(current: State, earlier: State) -> State:
             restored.append(message)
     committed = earlier.committed.extend(restored)
     context = _last_context(committed) if current.dynamic_mode == "append" else current.context
-    return State(
-        current.static_system,
-        current.tools,
-        current.transition_mode,
-        current.dynamic_mode,
-        current.session_id,
-        current.epoch + 1,
-        committed,
-        current.recent,
-        earlier.archive,
-        context,
-        current.open_tool_calls,
-        current.next_id,
-        current.closed,
-        0,
+    return current.evolve(
+        epoch=current.epoch + 1,
+        committed=committed,
+        archive=earlier.archive,
+        context=context,
+        built_committed=0,
     )
 
 

@@ -218,6 +218,28 @@ def _has_orphan_tool(messages: Sequence[Mapping[str, Any]]) -> bool:
     return False
 
 
+def _chat_request(
+    model: str, messages: Sequence[Mapping[str, Any]], converter: _AnthropicConverter | None
+) -> tuple[Message, bool]:
+    """A request for an app's chat messages, converted for Anthropic when ``converter`` is given.
+
+    Returns:
+        The request (``model``, ``messages`` and, for Anthropic, ``system``) and whether it had
+        to be repaired (an orphan tool result, or roles Anthropic refuses).
+    """
+    invalid = _has_orphan_tool(messages)
+    request: Message = {"model": model}
+    if converter is None:
+        request["messages"] = list(messages)
+        return request, invalid
+    system, converted = converter.convert(messages)
+    converted, repaired = _repair_anthropic(converted)
+    if system:
+        request["system"] = system
+    request["messages"] = converted
+    return request, invalid or repaired
+
+
 class _AnthropicConverter:
     """OpenAI-shaped messages to an Anthropic ``(system, messages)`` pair, memoised per message object.
 
@@ -447,17 +469,7 @@ class LLMBufferContender(Contender):
     def call(self, send: Send) -> SimResult:
         """Send ``build_messages(dynamic_system_prompt=context)`` (converted for Anthropic) with the tools."""
         messages: list[Message] = self.manager.build_messages(dynamic_system_prompt=self._context)
-        invalid = _has_orphan_tool(messages)
-        request: Message = {"model": self.target.model}
-        if self._anthropic:
-            system, converted = self._converter.convert(messages)
-            converted, repaired = _repair_anthropic(converted)
-            invalid = invalid or repaired
-            if system:
-                request["system"] = system
-            request["messages"] = converted
-        else:
-            request["messages"] = messages
+        request, invalid = _chat_request(self.target.model, messages, self._converter if self._anthropic else None)
         if self._tools:
             request["tools"] = self._tools
         if invalid:
@@ -623,22 +635,11 @@ class VoiceBudgetContender(Contender):
         if send is None:  # pragma: no cover - only called from call()
             raise RuntimeError("voice-budget called its LLM outside a turn")
         self.sent_messages = list(messages)
-        invalid = _has_orphan_tool(messages)
-        request: Message = {"model": self.target.model}
+        request, invalid = _chat_request(self.target.model, messages, self._converter if self._anthropic else None)
+        if self._tools:
+            request["tools"] = self._tools
         if self._anthropic:
-            system, converted = self._converter.convert(messages)
-            converted, repaired = _repair_anthropic(converted)
-            invalid = invalid or repaired
-            if system:
-                request["system"] = system
-            request["messages"] = converted
-            if self._tools:
-                request["tools"] = self._tools
             request["cache_control"] = dict(_EPHEMERAL)
-        else:
-            request["messages"] = list(messages)
-            if self._tools:
-                request["tools"] = self._tools
         if invalid:
             self.invalid_requests += 1
         result = send(request)
