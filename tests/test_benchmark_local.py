@@ -355,3 +355,12 @@ class TestEngine:
         assert profile.predict(100, 0) > profile.predict(10, 100)
         assert "n_threads=1" in profile.source
         assert engine.fidelity == []
+
+
+@pytest.mark.engine
+def test_engine_serves_one_request_at_a_time(engine: LocalEngine) -> None:
+    """A request sent at the same virtual time as the previous one waits for it to finish."""
+    engine.reset()
+    first = engine.send(_request(SYSTEM, 3), now=100.0)
+    second = engine.send(_request(SYSTEM, 3), now=100.0)
+    assert second.ttft_s > first.ttft_s
