@@ -275,6 +275,44 @@ class TestSpeechStart:
         assert (speech_seconds("one two three four five"), speech_seconds("hi")) == (2.0, 0.5)
 
 
+class SerialProvider(FakeProvider):
+    """A one-slot engine: every request answers in 2 s, first token at 0.5 s."""
+
+    serial = True
+
+    def send(self, request: Mapping[str, Any], now: float) -> SimResult:
+        result = super().send(request, now)
+        return SimResult(
+            response={"model": "m", "usage": {}, "timings": {"predicted_ms": 1500.0}},
+            ttft_s=0.5,
+            input_tokens=result.input_tokens,
+            cached_tokens=result.cached_tokens,
+            cache_write_tokens=0,
+            cost_usd=0.0,
+        )
+
+
+class WarmsAtSpeech(KeepAll):
+    """Sends a background request when the user starts speaking."""
+
+    def speech_start(self, at_s: float, send: Send) -> None:
+        send({"model": self.target.model, "messages": [{"role": "system", "content": "warm"}]})
+
+
+class TestSerialEngine:
+    def test_turn_waits_for_a_background_request(self) -> None:
+        """A pre-warm sent 2 s before the utterance ends (busy 2 s) leaves no wait; turn 1's 0.5 s speech does."""
+        result = run(SCENARIO, WarmsAtSpeech(SCENARIO, TARGET), SerialProvider())
+        # turn 0: warm at -2.0, busy until 0.0 -> no wait; turn 1: warm at 9.5, busy until 11.5 -> wait 1.5 s
+        assert [round(t.ttft_s, 6) for t in result.turns] == [0.5, 2.0 + 0.5, 2.0]
+
+    def test_concurrent_provider_never_waits(self) -> None:
+        """Without ``serial`` background requests delay nobody."""
+        result = run(SCENARIO, WarmsAtSpeech(SCENARIO, TARGET), FakeProvider())
+        # only the fake cache's misses: 2, 2 + 4 and 8 uncached messages
+        assert [round(t.ttft_s, 6) for t in result.turns] == [0.102, 0.206, 0.108]
+
+
 class TestSummarize:
     def test_figures_of_a_run(self) -> None:
         result = run(SCENARIO, KeepAll(SCENARIO, TARGET), FakeProvider())

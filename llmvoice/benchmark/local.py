@@ -396,6 +396,10 @@ class LocalEngine:
 
     name: ClassVar[str] = "local"
 
+    #: llama.cpp runs one request at a time: the benchmark runner queues a turn's request
+    #: behind a background one (a pre-warm, a summary) that is still running.
+    serial: ClassVar[bool] = True
+
     def __init__(
         self,
         model_path: str | None = None,
@@ -424,7 +428,6 @@ class LocalEngine:
         self._memo: dict[str, tuple[int, ...]] = {}
         self.companion = SimulatedLlamaCpp(seed=seed, output_tokens=output_tokens)
         self.fidelity: list[FidelityRecord] = []
-        self._busy_until = -math.inf  # virtual time the engine finishes its current request
 
     @property
     def llama(self) -> Any:
@@ -471,9 +474,7 @@ class LocalEngine:
         Args:
             request: the keyword arguments of ``client.chat.completions.create`` (``model``,
                 ``messages``, ``tools``, ``max_tokens``; other options are ignored).
-            now: virtual time of the request. The engine runs one request at a time: a request
-                sent before the previous one (a pre-warm, a summary) would have finished waits
-                for it, and the wait is added to its time to first token.
+            now: virtual time of the request (unused: the engine runs in real time).
 
         Returns:
             The measured result: TTFT from just before the completion call to the first
@@ -506,9 +507,6 @@ class LocalEngine:
             finish = choice.get("finish_reason") or finish
         ended = time.perf_counter()
         ttft = (first if first is not None else ended) - started
-        start = max(now, self._busy_until)
-        self._busy_until = start + (ended - started)
-        wait = start - now
         # Generated tokens: those evaluated into the cache after the prompt, plus the last one
         # when the length limit stopped the answer (sampled, never evaluated); an end-of-turn
         # token is not counted.
@@ -540,7 +538,7 @@ class LocalEngine:
         }
         return SimResult(
             response=response,
-            ttft_s=wait + ttft,
+            ttft_s=ttft,
             input_tokens=len(tokens),
             cached_tokens=reused,
             cache_write_tokens=0,
@@ -552,7 +550,6 @@ class LocalEngine:
         self._llm.reset()
         self.companion.reset()
         self.fidelity = []
-        self._busy_until = -math.inf
 
     def fidelity_summary(self) -> dict[str, float]:
         """:func:`summarize_fidelity` of :attr:`fidelity` (the requests since the last reset)."""
@@ -624,8 +621,7 @@ def measure_engine_profile(
                             {"role": "user", "content": question},
                         ],
                     }
-                # An hour apart in virtual time, so no request waits for the one before it.
-                result = engine.send({**request, "max_tokens": 1}, now=3600.0 * len(rows))
+                result = engine.send({**request, "max_tokens": 1}, now=0.0)
                 rows.append((result.input_tokens - result.cached_tokens, result.cached_tokens, result.ttft_s))
     finally:
         engine.reset()

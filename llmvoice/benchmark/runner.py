@@ -19,6 +19,7 @@ Two figures come from the script itself, the same for every contender:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -60,7 +61,11 @@ _MESSAGE_OVERHEAD = 4
 
 
 class Provider(Protocol):
-    """What the runner sends through: a simulated cache, the local engine or a live API."""
+    """What the runner sends through: a simulated cache, the local engine or a live API.
+
+    A provider with a true ``serial`` attribute serves one request at a time (a single-slot
+    engine): the runner then makes a turn's request wait for a background request still running.
+    """
 
     def send(self, request: Mapping[str, Any], now: float) -> SimResult:
         """Serve one request at virtual time ``now``."""
@@ -245,6 +250,14 @@ def _fact_text(request: Mapping[str, Any] | None) -> str:
     return json.dumps(request, ensure_ascii=False).lower()
 
 
+def _generation_s(result: SimResult) -> float:
+    """Seconds the answer took after its first token (llama.cpp's ``timings.predicted_ms``)."""
+    timings = result.response.get("timings") if isinstance(result.response, Mapping) else None
+    if isinstance(timings, Mapping) and isinstance(timings.get("predicted_ms"), int | float):
+        return float(timings["predicted_ms"]) / 1000.0
+    return 0.0
+
+
 #: Speaking rate used to place the start of an utterance before its end (conversational English,
 #: about 150 words a minute).
 SPEECH_WORDS_PER_S: Final[float] = 2.5
@@ -286,6 +299,9 @@ def run(
     error: str | None = None
     facts = [fact for fact in scenario.facts if fact.turn < len(scenario.turns)]
 
+    serial = bool(getattr(provider, "serial", False))
+    busy_until = [-math.inf]
+
     def sender(turn: int, step: int, at: float, background: bool) -> Callable[[Mapping[str, Any]], SimResult]:
         def send(request: Mapping[str, Any]) -> SimResult:
             started = clock()
@@ -293,6 +309,14 @@ def run(
                 result = provider.send(request, now=at)
             finally:
                 send_time[0] += clock() - started
+            if serial:
+                # One slot: a background request (a pre-warm, a summary) occupies the engine
+                # until it has answered, and a turn's request sent meanwhile waits for it.
+                if background:
+                    begin = max(at, busy_until[0])
+                    busy_until[0] = begin + result.ttft_s + _generation_s(result)
+                elif busy_until[0] > at:
+                    result = dataclasses.replace(result, ttft_s=result.ttft_s + busy_until[0] - at)
             if not background:
                 last_request[0] = request
             requests.append(

@@ -791,9 +791,6 @@ class SimulatedProvider(abc.ABC):
 
     name: ClassVar[str] = "custom"
     default_profile: ClassVar[LatencyProfile] = OPENAI_PROFILE
-    #: Seconds per generated token when requests are served one at a time (``None``: the
-    #: provider serves requests concurrently, so a background request delays nobody).
-    serial_decode_s: ClassVar[float | None] = None
 
     def __init__(self, *, profile: LatencyProfile | None = None, seed: int = 0, output_tokens: int = 40) -> None:
         if profile is not None and not isinstance(profile, LatencyProfile):
@@ -805,7 +802,6 @@ class SimulatedProvider(abc.ABC):
         self.output_tokens = output_tokens
         self._rng = np.random.default_rng(seed)
         self._sends = 0
-        self._busy_until = -math.inf
         self._clear()
 
     def send(self, request: Mapping[str, Any], now: float) -> SimResult:
@@ -833,12 +829,6 @@ class SimulatedProvider(abc.ABC):
         served = self._serve(request, now)
         output = self._output(request)
         ttft = self.profile.sample(served.uncached, served.cached_tokens, self._rng)
-        if self.serial_decode_s is not None:
-            # One request at a time: a request waits for the one before it (a pre-warm or a
-            # summary included) to finish its prefill and its answer.
-            start = max(now, self._busy_until)
-            self._busy_until = start + ttft + output * self.serial_decode_s
-            ttft += start - now
         model = str(request.get("model") or "")
         return SimResult(
             response=self._response(model, served, output, ttft),
@@ -853,7 +843,6 @@ class SimulatedProvider(abc.ABC):
         """Empty the cache and restart the noise generator from the seed."""
         self._rng = np.random.default_rng(self.seed)
         self._sends = 0
-        self._busy_until = -math.inf
         self._clear()
 
     def _output(self, request: Mapping[str, Any]) -> int:
@@ -1316,15 +1305,14 @@ class SimulatedLlamaCpp(SimulatedProvider):
       prompt matches, 1 token is evaluated again. Only the immediately previous request counts:
       two alternating conversations evict each other.
     * ``extra_body.cache_prompt`` (or a top-level ``cache_prompt``) set to false disables reuse.
-    * One slot serves one request at a time: a request sent while another (a pre-warm, a
-      summary) is still running waits for it, and the wait counts in its time to first token.
     * Usage like the server: ``usage`` without ``prompt_tokens_details``, and ``timings`` with
       ``prompt_n`` (tokens evaluated) and ``cache_n`` (tokens reused). Self-hosted: cost 0.
     """
 
     name: ClassVar[str] = "llamacpp"
     default_profile: ClassVar[LatencyProfile] = LLAMACPP_PROFILE
-    serial_decode_s: ClassVar[float | None] = _LLAMACPP_DECODE_S
+    #: One slot serves one request at a time (the benchmark runner queues behind background work).
+    serial: ClassVar[bool] = True
 
     def _clear(self) -> None:
         self._slot: _Prompt | None = None
