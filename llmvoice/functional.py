@@ -242,9 +242,12 @@ def _check_context(dynamic_context: Any) -> str | None:
 
 
 def set_context(state: State, dynamic_context: str | None) -> State:
-    """In ``append`` mode, commit a changed dynamic context as a context event.
+    """In ``append`` mode, add a changed dynamic context as a context event.
 
-    An unchanged context (or ``None``) adds nothing; in ``per_turn`` mode this is a no-op.
+    The event goes at the end of the conversation: committed directly when no turn is in
+    progress, otherwise after the turn's messages so far (it is committed with the turn). Either
+    way every request sent before it stays a prefix of the next one. An unchanged context (or
+    ``None``) adds nothing; in ``per_turn`` mode this is a no-op.
     """
     context = _check_context(dynamic_context)
     if state.dynamic_mode != "append" or context is None or context == state.context:
@@ -252,6 +255,8 @@ def set_context(state: State, dynamic_context: str | None) -> State:
     if state.closed:
         raise StateClosedError("this llmvoice state is closed; start a new session to add context")
     event = Message("system", context, id=state.next_id, kind="context")
+    if state.recent:
+        return state.evolve(recent=(*state.recent, event), context=context, next_id=state.next_id + 1)
     committed: Log[Message] = state.committed.append(event)
     return state.evolve(committed=committed, context=context, next_id=state.next_id + 1)
 
@@ -499,7 +504,7 @@ def rebase(state: State, cut: int, replacement: Sequence[Message | Mapping[str, 
         )
         next_id += 1
     committed: Log[Message] = Log([*written, *state.committed[cut:]])
-    context = _last_context(committed) if state.dynamic_mode == "append" else state.context
+    context = _last_context([*committed, *state.recent]) if state.dynamic_mode == "append" else state.context
     return state.evolve(
         epoch=state.epoch + 1,
         committed=committed,
@@ -565,7 +570,9 @@ def rollback(current: State, earlier: State) -> State:
             seen.add(message.id)
             restored.append(message)
     committed = earlier.committed.extend(restored)
-    context = _last_context(committed) if current.dynamic_mode == "append" else current.context
+    context = (
+        _last_context([*committed, *current.recent]) if current.dynamic_mode == "append" else current.context
+    )
     return current.evolve(
         epoch=current.epoch + 1,
         committed=committed,

@@ -224,7 +224,7 @@ class TestMessageIds:
         state = fn.append_message(_state(dynamic_mode="append"), _user())
         state = fn.set_context(state, "ctx")
         state = fn.append_message(state, _assistant())
-        assert [(m.id, m.kind) for m in state.committed] == [(1, "context"), (0, "message"), (2, "message")]
+        assert [(m.id, m.kind) for m in state.committed] == [(0, "message"), (1, "context"), (2, "message")]
         assert state.next_id == 3
 
 
@@ -396,20 +396,33 @@ class TestDynamicAppend:
     """dynamic_mode="append" commits a changed context as a context event."""
 
     def test_changed_context_committed(self) -> None:
-        """A new context is committed as a kind="context" system message and sent in the history."""
+        """A new context joins the turn in progress as a kind="context" system message, after it."""
         state = fn.append_message(_state(dynamic_mode="append"), _user())
         built = fn.build_request(state, _adapter(), "ctx A")
-        assert list(built.state.committed) == [Message("system", "ctx A", id=1, kind="context")]
+        assert built.state.recent[-1] == Message("system", "ctx A", id=1, kind="context")
         assert (built.state.context, built.state.next_id) == ("ctx A", 2)
         assert built.payload == {
             "model": "gpt-4o",
             "messages": [
                 {"role": "system", "content": "P"},
-                {"role": "system", "content": "ctx A"},
                 {"role": "user", "content": "hi"},
+                {"role": "system", "content": "ctx A"},
             ],
             "prompt_cache_key": "s1",
         }
+
+    def test_context_between_turns_is_committed(self) -> None:
+        """With no turn in progress a new context is committed at the end of the history."""
+        state = fn.set_context(_state(dynamic_mode="append"), "ctx A")
+        assert (list(state.committed), state.recent) == ([Message("system", "ctx A", id=0, kind="context")], ())
+
+    def test_context_mid_turn_keeps_the_earlier_request_a_prefix(self) -> None:
+        """A context arriving between two requests of one turn goes after both: the first stays a prefix."""
+        adapter = _adapter()
+        state = fn.append_message(_state(dynamic_mode="append"), _user())
+        first = fn.build_request(state, adapter, None)
+        second = fn.build_request(first.state, adapter, "ctx A")
+        assert second.payload["messages"][: len(first.payload["messages"])] == first.payload["messages"]
 
     def test_same_context_adds_nothing(self) -> None:
         """Building again with the same context commits nothing new."""

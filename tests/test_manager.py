@@ -168,10 +168,10 @@ class TestBuild:
         assert manager.state.built_committed == 2
 
     def test_append_mode_context_kept(self) -> None:
-        """In append mode the committed context event is kept in the manager's state."""
+        """In append mode the context event is kept in the manager's state, after the turn's message."""
         manager = _manager(dynamic_mode="append").append({"role": "user", "content": "hi"})
         manager.build_request("ctx")
-        assert list(manager.state.committed) == [Message("system", "ctx", id=1, kind="context")]
+        assert manager.state.recent[-1] == Message("system", "ctx", id=1, kind="context")
 
     def test_anthropic_adapter(self) -> None:
         """The manager builds with any ProviderAdapter, here Anthropic's system layout."""

@@ -79,14 +79,14 @@ class TestTurnBoundaries:
         assert fn.turn_boundaries(state) == (5, 7)
 
     def test_context_event_starts_a_turn(self) -> None:
-        """A committed context event is a turn start, like a user message."""
-        state = fn.append_message(_state(dynamic_mode="append"), _user("u0"))
-        state = fn.set_context(state, "ctx A")
+        """A context event committed between turns is a turn start, like a user message."""
+        state = fn.set_context(_state(dynamic_mode="append"), "ctx A")
+        state = fn.append_message(state, _user("u0"))
         state = fn.append_message(state, _assistant("a0"))
         state = fn.set_context(state, "ctx B")
         assert _texts(state.committed) == [
-            (1, "context", "ctx A"),
-            (0, "message", "u0"),
+            (0, "context", "ctx A"),
+            (1, "message", "u0"),
             (2, "message", "a0"),
             (3, "context", "ctx B"),
         ]
@@ -440,9 +440,9 @@ class TestRollback:
         restored = fn.rollback(current, earlier)
         assert _texts(restored.committed) == [
             (0, "message", "hi"),
-            (3, "context", "ctx"),
             (1, "message", "a0"),
             (2, "message", "u1"),
+            (3, "context", "ctx"),
             (4, "message", "a1"),
         ]
         assert _texts(restored.recent) == [(5, "message", "u2")]

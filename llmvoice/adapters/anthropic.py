@@ -79,10 +79,12 @@ class AnthropicAdapter(ProviderAdapter):
 
     The static prompt goes into top-level ``system`` blocks; tools are converted to Anthropic's
     ``input_schema`` form; ``tool_calls`` become ``tool_use`` blocks and tool messages
-    ``tool_result`` blocks (consecutive results grouped in one user turn). Breakpoints (at most 3
-    of the 4 allowed): the end of the static system and tools, the end of the committed history,
-    and the previous request's history end when more than 20 blocks were added since, so the
-    20-block lookback still finds the previous cache entry.
+    ``tool_result`` blocks (consecutive results grouped in one user turn). Breakpoints (at most
+    the 4 allowed): the end of the static system and tools, the end of the committed history,
+    the previous request's history end when more than 20 blocks were added since, so the
+    20-block lookback still finds the previous cache entry, and, with ``dynamic_mode="append"``
+    (nothing per-turn after the history), the end of the request, so the next turn reads the
+    current utterance from the cache instead of prefilling it again.
 
     Args:
         model: the Claude model.
@@ -228,6 +230,11 @@ class AnthropicAdapter(ProviderAdapter):
             if prompt.previous_mark is not None and prompt.blocks_since_mark >= LOOKBACK_BLOCKS:
                 index, block = prompt.previous_mark
                 messages[offset + index] = _mark(messages[offset + index], block, control)
+        if prompt.recent and not prompt.dynamic and prompt.state.dynamic_mode == "append":
+            # Nothing per-turn follows the history, so the next request repeats this one up to its
+            # last block: cache it now and the next turn reads the utterance instead of
+            # prefilling it again.
+            messages[-1] = _mark(messages[-1], -1, control)
         request: dict[str, Any] = {"model": self.model}
         if self.max_tokens is not None:
             request["max_tokens"] = self.max_tokens
