@@ -570,9 +570,7 @@ def rollback(current: State, earlier: State) -> State:
             seen.add(message.id)
             restored.append(message)
     committed = earlier.committed.extend(restored)
-    context = (
-        _last_context([*committed, *current.recent]) if current.dynamic_mode == "append" else current.context
-    )
+    context = _last_context([*committed, *current.recent]) if current.dynamic_mode == "append" else current.context
     return current.evolve(
         epoch=current.epoch + 1,
         committed=committed,
