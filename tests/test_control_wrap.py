@@ -150,3 +150,24 @@ def test_bad_option_fails_at_wrap_time() -> None:
     """An invalid controller option is refused when wrapping, not at the first call."""
     with pytest.raises(ConfigurationError, match="target_ms must be positive, not -5"):
         wrap(FakeLLM(Clock()), -5)
+
+
+async def test_prewarm_goes_through_send_prewarm() -> None:
+    """With send_prewarm, a planned cut's pre-warm is sent in the background after the turn."""
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def warm(request: dict[str, Any]) -> None:
+        sent.append(request)
+
+    managed, _, _ = managed_llm(max_context_tokens=300, send_prewarm=warm)
+    history: list[dict[str, Any]] = [SYSTEM]
+    for index in range(6):
+        history.append({"role": "user", "content": f"question {index} " + "about the order " * 20})
+        reply = await drain(await managed(history))
+        history.append({"role": "assistant", "content": reply})
+        await asyncio.sleep(0)  # the reply plays: background work runs
+    counters = managed.controller.counters
+    assert (len(sent), counters["prewarms"], counters["rebases"]) == (2, 2, 2)
+    assert [w["max_completion_tokens"] for w in sent] == [1, 1]

@@ -451,6 +451,8 @@ class TTFTController:
         requests: list[dict[str, Any]] = []
         if self._verify_last_cut():
             action, reason = "rollback", self._rollback()
+        elif self._pending is not None:
+            reason = "keep: the planned cut waits for its pre-warm"
         else:
             decision = self._plan(committed)
             reason = decision.reason

@@ -181,8 +181,9 @@ class ManagedLLM:
     def _finish(self, *, tool_calls: bool) -> None:
         if tool_calls or self.controller is None:
             return  # the turn goes on with the tool results
-        self.controller.end_turn()
-        self.controller.prewarmed(True)  # wrap() has no way to pre-warm: switch at the next turn
+        # Pre-warms go through send_prewarm (a wrap() option) in the background; without it the
+        # cut is switched to at the next turn.
+        self.controller._background(self.controller.end_turn())
         self._turn_open = False
 
     # -- reporting ----------------------------------------------------------------------------
