@@ -412,3 +412,21 @@ async def test_failure_before_any_token_is_censored() -> None:
                 pass
     record = controller.history[0]
     assert (record.censored, round(record.ttft_s, 6)) == (True, 2.0)
+
+
+async def test_buffered_stream_warns() -> None:
+    """A stream whose chunks all arrive at once after a long wait raises BufferedStreamWarning."""
+    from llmvoice.control.measure import BufferedStreamWarning
+
+    controller, clock = make()
+
+    async def buffered() -> AsyncIterator[Any]:
+        clock.now += 1.2
+        for piece in ["a", "b", "c", "d"]:
+            yield chunk(piece)
+
+    with pytest.warns(BufferedStreamWarning, match="arrived all at once"):
+        async with controller.turn({"role": "user", "content": "Hi"}) as t:
+            async for _ in t.observe(buffered()):
+                pass
+    assert t.measurement is not None and t.measurement.buffered is True

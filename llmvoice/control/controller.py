@@ -46,7 +46,7 @@ from typing import Any, Final
 
 from llmvoice import functional as fn
 from llmvoice.adapters.base import Usage
-from llmvoice.control.measure import Measurement, StreamObserver
+from llmvoice.control.measure import Measurement, StreamObserver, warn_buffered_once
 from llmvoice.control.model import PRIORS, LatencyModel, LatencyPrior
 from llmvoice.control.planner import Decision, PlanInput, plan, predict_s, verify
 from llmvoice.control.stats import Hysteresis, RollingStats, Sample
@@ -813,6 +813,8 @@ class Turn:
             return
         self._recorded = True
         self.measurement = measurement
+        if measurement.buffered:
+            warn_buffered_once(type(self._controller.manager.adapter).__name__)
         self._controller.record(
             ttft_s=measurement.ttft_s,
             usage=measurement.usage,
