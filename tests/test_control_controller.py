@@ -430,3 +430,27 @@ async def test_buffered_stream_warns() -> None:
             async for _ in t.observe(buffered()):
                 pass
     assert t.measurement is not None and t.measurement.buffered is True
+
+
+def test_truncate_tokens_keeps_the_head_at_a_word_boundary() -> None:
+    """Three tokens of 4 characters: 'alpha beta g' is cut back to 'alpha beta'."""
+    from llmvoice.control.controller import truncate_tokens
+
+    count = EstimateCounter().count_text
+    assert (truncate_tokens("alpha beta gamma delta", 3, count), truncate_tokens("short", 3, count)) == (
+        "alpha beta",
+        "short",
+    )
+
+
+def test_context_is_trimmed_when_no_cut_can_help() -> None:
+    """With min_dynamic_share, a context too long for the target is trimmed from the next request on."""
+    controller, clock = make(prior=LatencyPrior(0.4, 5e-4, 1e-5, weight=1e6), min_dynamic_share=0.25)
+    context = "warehouse " * 200  # 2,000 characters: 500 estimated tokens
+    controller.begin_turn({"role": "user", "content": "hi"}, dynamic_context=context)
+    controller.record(ttft_s=0.9)
+    controller.append({"role": "assistant", "content": "hello"})
+    controller.end_turn()
+    request = controller.begin_turn({"role": "user", "content": "and?"}, dynamic_context=context)
+    sent = [m["content"] for m in request["messages"] if m["role"] == "system"][1]
+    assert (controller.history[0].action, sent) == ("trim_dynamic", "warehouse " * 69 + "warehouse")

@@ -186,3 +186,26 @@ def test_verify_rejects_mismatched_lengths() -> None:
     """Predictions and observations must pair up."""
     with pytest.raises(ConfigurationError, match="same length"):
         verify([0.5], [0.5, 0.6])
+
+
+def test_trim_dynamic_when_even_no_history_misses() -> None:
+    """A 600-token context at 1 ms per token: no cut helps, so the context is trimmed to 480 tokens."""
+    decision = plan(data(coefficients=(0.4, 1e-3, 1e-5), dynamic_tokens=600, turn_tokens=100.0, min_dynamic_share=0.25))
+    assert (decision.action, decision.dynamic_limit, decision.kept_tokens, round(decision.predicted_s, 6)) == (
+        "trim_dynamic",
+        480,
+        2580,
+        1.0,
+    )
+
+
+def test_trim_dynamic_respects_its_floor() -> None:
+    """Trimming below min_dynamic_share of the context is refused: keep, target unreachable."""
+    decision = plan(data(coefficients=(0.4, 1e-3, 1e-5), dynamic_tokens=600, turn_tokens=100.0, min_dynamic_share=0.9))
+    assert (decision.action, decision.dynamic_limit) == ("keep", None)
+
+
+def test_dynamic_context_is_never_trimmed_by_default() -> None:
+    """min_dynamic_share defaults to 1.0: the context is left whole."""
+    decision = plan(data(coefficients=(0.4, 1e-3, 1e-5), dynamic_tokens=600, turn_tokens=100.0))
+    assert decision.action == "keep"

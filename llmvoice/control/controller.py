@@ -55,7 +55,7 @@ from llmvoice.manager import PromptManager
 from llmvoice.messages import Message
 from llmvoice.state import State
 
-__all__ = ["ControllerStats", "TTFTController", "Turn", "TurnRecord"]
+__all__ = ["ControllerStats", "TTFTController", "Turn", "TurnRecord", "truncate_tokens"]
 
 _log = logging.getLogger("llmvoice.control")
 
@@ -175,6 +175,9 @@ class TTFTController:
         clock: seconds, monotonic (``time.monotonic``); inject a fake one for tests.
         window: requests in the rolling statistics.
         min_turns_between_cuts: turns that must pass after a cut before the next one.
+        min_dynamic_share: when even an empty history would miss the target, the dynamic context
+            is trimmed (its head kept, at a word boundary) down to at most this share of its
+            tokens; 1.0, the default, never trims it.
         retention: the share of the history the target allows that a cut keeps.
         headroom: plan for a predicted P95 of at most ``headroom x target``.
         prewarm: pre-warm a new prefix before switching to it (otherwise switch at once).
@@ -202,6 +205,7 @@ class TTFTController:
         clock: Callable[[], float] = time.monotonic,
         window: int = 20,
         min_turns_between_cuts: int = 5,
+        min_dynamic_share: float = 1.0,
         retention: float = 0.6,
         headroom: float = 0.95,
         prewarm: bool = True,
@@ -237,6 +241,8 @@ class TTFTController:
         self.manager = manager
         self.target_ms = target_ms
         self.min_turns_between_cuts = min_turns_between_cuts
+        self.min_dynamic_share = min_dynamic_share
+        self._dynamic_limit: int | None = None
         self.clock = clock
         self.retention = retention
         self.headroom = headroom
@@ -259,7 +265,17 @@ class TTFTController:
         self._stats = RollingStats(window)
         self._gate = Hysteresis(target_ms if target_ms is not None else 1e12)
         # Check the plan's inputs once, so a bad retention or headroom fails here, not mid-call.
-        PlanInput(1.0, (0.0, 0.0, 0.0), 1.0, 0, (), (), retention=retention, headroom=headroom)
+        PlanInput(
+            1.0,
+            (0.0, 0.0, 0.0),
+            1.0,
+            0,
+            (),
+            (),
+            retention=retention,
+            headroom=headroom,
+            min_dynamic_share=min_dynamic_share,
+        )
         self._ratios: deque[float] = deque(maxlen=max(window * 3, 30))
         self._turn_tokens = _PRIOR_TURN_TOKENS
         self._history_at_end: int | None = None
@@ -326,6 +342,9 @@ class TTFTController:
         return self._build(stream=stream, **options)
 
     def _build(self, *, stream: bool | None, **options: Any) -> dict[str, Any]:
+        if self._context is not None and self._dynamic_limit is not None:
+            count = self.manager.adapter.counter.count_text
+            self._context = truncate_tokens(self._context, self._dynamic_limit, count)
         request = self.manager.build_request(self._context, stream=stream, **options)
         state = self.manager.state
         prefix = self._prefix_tokens(state)
@@ -459,6 +478,11 @@ class TTFTController:
             if decision.action == "rebase" and decision.cut is not None:
                 action = "rebase"
                 requests = self._prepare_cut(decision)
+            elif decision.action == "trim_dynamic" and decision.dynamic_limit is not None:
+                action = "trim_dynamic"
+                self._dynamic_limit = decision.dynamic_limit
+                if self.on_compression is not None:
+                    self.on_compression(decision)
         self._cooldown = max(self._cooldown - 1, 0)
         record = TurnRecord(
             turn, self._ttft, self._input, self._cached, self._estimated, self._censored, action, reason
@@ -530,6 +554,7 @@ class TTFTController:
             target_context_tokens=self.target_context_tokens,
             # Right after a cut (or a rollback) only the hard caps may cut again.
             latency_control=self.target_ms is not None and self._cooldown == 0,
+            min_dynamic_share=self.min_dynamic_share,
         )
         return plan(data)
 
@@ -722,6 +747,28 @@ class TTFTController:
     def print_report(self) -> None:
         """Print :meth:`report`."""
         print(self.report())
+
+
+def truncate_tokens(text: str, limit: int, count: Callable[[str], int]) -> str:
+    """The longest head of ``text`` with at most ``limit`` tokens, cut at a word boundary.
+
+    Args:
+        text: the text to shorten.
+        limit: the most tokens to keep (0 gives ``""``).
+        count: the token counter (``adapter.counter.count_text``).
+    """
+    if count(text) <= limit:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix, in characters, within the limit
+        middle = (low + high + 1) // 2
+        if count(text[:middle]) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    head = text[:low]
+    space = head.rfind(" ")
+    return head[:space] if space > 0 and low < len(text) and not text[low].isspace() else head
 
 
 def _percentile(values: Sequence[float] | deque[float], q: float) -> float:

@@ -24,9 +24,9 @@ from llmvoice.errors import ConfigurationError
 __all__ = ["ACTIONS", "Decision", "PlanInput", "capacity_tokens", "plan", "predict_s", "verify"]
 
 #: What the planner can decide.
-ACTIONS: Final[tuple[str, ...]] = ("keep", "rebase", "rollback")
+ACTIONS: Final[tuple[str, ...]] = ("keep", "rebase", "trim_dynamic", "rollback")
 
-Action = Literal["keep", "rebase", "rollback"]
+Action = Literal["keep", "rebase", "trim_dynamic", "rollback"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,8 @@ class PlanInput:
         target_context_tokens: the prompt size a cap-forced cut aims for (``None``: the cap x
             ``retention``).
         latency_control: when ``False`` only the caps trigger cuts (no TTFT target).
+        min_dynamic_share: when even an empty history would miss the target, the dynamic context
+            may be trimmed down to this share of its tokens (1.0: never trimmed).
     """
 
     target_s: float
@@ -69,6 +71,7 @@ class PlanInput:
     max_messages: int | None = None
     target_context_tokens: int | None = None
     latency_control: bool = True
+    min_dynamic_share: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.target_s > 0:
@@ -90,6 +93,8 @@ class PlanInput:
                 raise ConfigurationError(f"{name} must not be negative, not {getattr(self, name)}")
         if any(t < 0 for t in self.block_tokens):
             raise ConfigurationError("block_tokens must not be negative")
+        if not 0.0 <= self.min_dynamic_share <= 1.0:
+            raise ConfigurationError(f"min_dynamic_share must be in [0, 1], not {self.min_dynamic_share}")
 
     @property
     def history_tokens(self) -> int:
@@ -111,6 +116,7 @@ class Decision:
         miss_s: the predicted P95 TTFT of the next turn if the new prefix is not cached (a rebase
             that was not pre-warmed); equals ``predicted_s`` for ``keep``.
         reason: why, in words (logged and reported).
+        dynamic_limit: for ``trim_dynamic``, the most dynamic-context tokens to send from now on.
     """
 
     action: Action
@@ -119,6 +125,7 @@ class Decision:
     predicted_s: float
     miss_s: float
     reason: str
+    dynamic_limit: int | None = None
 
 
 def predict_s(coefficients: tuple[float, float, float], uncached: float, cached: float) -> float:
@@ -152,6 +159,28 @@ def _cut_for(data: PlanInput, history_goal: float) -> int | None:
         if suffix + data.summary_tokens <= history_goal:
             return boundary
     return data.boundaries[-1] if data.boundaries else None
+
+
+def _trim_dynamic(data: PlanInput, limit_s: float, next_prompt: int, predicted: float) -> Decision | None:
+    """The most dynamic context that meets the target with the whole history kept, if allowed."""
+    base, a, b = data.coefficients
+    if data.min_dynamic_share >= 1.0 or data.dynamic_tokens <= 0 or a <= 0:
+        return None
+    cached = data.static_tokens + data.history_tokens
+    limit = math.floor((limit_s / data.spread - base - b * cached) / a - data.turn_tokens)
+    if limit >= data.dynamic_tokens or limit < data.min_dynamic_share * data.dynamic_tokens:
+        return None
+    after = data.spread * predict_s(data.coefficients, limit + data.turn_tokens, cached)
+    return Decision(
+        "trim_dynamic",
+        None,
+        next_prompt - (data.dynamic_tokens - limit),
+        after,
+        after,
+        f"trim_dynamic: predicted P95 {predicted * 1000:.0f} ms > {limit_s * 1000:.0f} ms even with no history; "
+        f"send at most {limit:,} of {data.dynamic_tokens:,} dynamic-context tokens",
+        limit,
+    )
 
 
 def plan(data: PlanInput) -> Decision:
@@ -190,6 +219,9 @@ def plan(data: PlanInput) -> Decision:
             goal = by_latency if goal is None else min(goal, by_latency)
             reasons.append(f"predicted P95 {predicted * 1000:.0f} ms > {limit_s * 1000:.0f} ms")
         elif goal is None:
+            trimmed = _trim_dynamic(data, limit_s, next_prompt, predicted)
+            if trimmed is not None:
+                return trimmed
             # Even an empty history would miss the target: cutting would forget for nothing.
             floor = data.spread * predict_s(data.coefficients, fresh, data.static_tokens)
             return Decision(
