@@ -445,7 +445,7 @@ def test_truncate_tokens_keeps_the_head_at_a_word_boundary() -> None:
 
 def test_context_is_trimmed_when_no_cut_can_help() -> None:
     """With min_dynamic_share, a context too long for the target is trimmed from the next request on."""
-    controller, clock = make(prior=LatencyPrior(0.4, 5e-4, 1e-5, weight=1e6), min_dynamic_share=0.25)
+    controller, _ = make(prior=LatencyPrior(0.4, 5e-4, 1e-5, weight=1e6), min_dynamic_share=0.25)
     context = "warehouse " * 200  # 2,000 characters: 500 estimated tokens
     controller.begin_turn({"role": "user", "content": "hi"}, dynamic_context=context)
     controller.record(ttft_s=0.9)
