@@ -33,7 +33,13 @@ class Clock:
 def make(**options: Any) -> tuple[TTFTController, Clock]:
     clock = Clock()
     manager = PromptManager(SYSTEM, adapter=OpenAIAdapter(counter=EstimateCounter()), session_id="s1")
-    values: dict[str, Any] = {"target_ms": 800, "clock": clock, "prior": PRIOR, "min_turns_between_cuts": 0}
+    values: dict[str, Any] = {
+        "target_ms": 800,
+        "clock": clock,
+        "prior": PRIOR,
+        "min_turns_between_cuts": 0,
+        "headroom": 0.95,
+    }
     values.update(options)
     return TTFTController(manager, **values), clock
 

@@ -207,7 +207,7 @@ class TTFTController:
         min_turns_between_cuts: int = 5,
         min_dynamic_share: float = 1.0,
         retention: float = 0.6,
-        headroom: float = 0.95,
+        headroom: float = 0.92,
         prewarm: bool = True,
         summarizer: Callable[[Sequence[Message]], str | None] | None = None,
         max_context_tokens: int | None = None,
