@@ -193,3 +193,11 @@ class TestPrewarm:
             "extra_body": {"cache_prompt": True},
             "max_tokens": 1,
         }
+
+
+def test_only_a_llamacpp_slot_is_serial() -> None:
+    """llama.cpp serves one request at a time; vLLM and unnamed servers batch them."""
+    from llmvoice.adapters import OpenAICompatibleAdapter
+
+    serial = [OpenAICompatibleAdapter("http://h/v1", "m", server=name).serial for name in ("llamacpp", "vllm", None)]
+    assert serial == [True, False, False]

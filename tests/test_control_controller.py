@@ -460,3 +460,21 @@ def test_context_is_trimmed_when_no_cut_can_help() -> None:
     request = controller.begin_turn({"role": "user", "content": "and?"}, dynamic_context=context)
     sent = [m["content"] for m in request["messages"] if m["role"] == "system"][1]
     assert (controller.history[0].action, sent) == ("trim_dynamic", "warehouse " * 69 + "warehouse")
+
+
+def test_one_request_servers_skip_cuts_whose_prewarm_outlasts_the_pause() -> None:
+    """On a llama.cpp slot, turns 0.5 s apart leave no time for a ~1 s pre-warm: the cut waits."""
+    from llmvoice.adapters import OpenAICompatibleAdapter
+
+    clock = Clock()
+    adapter = OpenAICompatibleAdapter("http://localhost:8080/v1", "m", server="llamacpp", counter=EstimateCounter())
+    manager = PromptManager(SYSTEM, adapter=adapter, session_id="s1")
+    controller = TTFTController(manager, clock=clock, prior=PRIOR, min_turns_between_cuts=0, headroom=0.95)
+    for index in range(8):
+        clock.now += 0.5
+        controller.begin_turn({"role": "user", "content": f"question {index}: {WORDS}"})
+        controller.record(ttft_s=0.5)
+        controller.append({"role": "assistant", "content": f"answer {index}: {WORDS}"})
+        assert controller.end_turn() == []
+    assert controller.history[-1].reason.startswith("keep: a cut is due (rebase: predicted P95")
+    assert "turns arrive 0.5 s apart on a server that runs one request at a time" in controller.history[-1].reason

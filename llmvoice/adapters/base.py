@@ -196,11 +196,14 @@ class ProviderAdapter(abc.ABC):
         min_cacheable_tokens: the shortest prefix the provider caches (0: no minimum).
         cache_ttl_s: how long an unused cached prefix is expected to live, in seconds (the
             controller pre-warms after longer pauses); ``None``: it does not expire on its own.
+        serial: the server runs one request at a time (a single llama.cpp slot), so a pre-warm
+            holds up a turn that arrives before it is done.
     """
 
     name: ClassVar[str] = "custom"
     min_cacheable_tokens: int = 0
     cache_ttl_s: float | None = 300.0
+    serial: bool = False
 
     def __init__(
         self,

@@ -66,6 +66,7 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
         self.base_url = base_url
         self.server = server
         self.cache_ttl_s = None  # a self-hosted cache evicts under memory pressure, not by time
+        self.serial = server == "llamacpp"  # one slot: one request at a time
         self.cache_prompt = cache_prompt if cache_prompt is not None else (True if server == "llamacpp" else None)
 
     def request_options(self, state: State) -> dict[str, Any]:

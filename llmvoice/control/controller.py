@@ -298,6 +298,8 @@ class TTFTController:
         self._sent_prefix: tuple[int, int] | None = None  # (epoch, prefix tokens)
         self._request_mix: tuple[int, int] = (0, 0)  # (prompt tokens, prefix tokens) of the last build
         self._tail_memo: dict[object, int] = {}
+        self._ended_at: float | None = None  # when the last turn ended (for the gaps between turns)
+        self._gaps: deque[float] = deque(maxlen=10)
         self._last_sent_at: float | None = None
 
     # -- the synchronous core -------------------------------------------------------------------
@@ -324,6 +326,8 @@ class TTFTController:
             The request's keyword arguments for the provider's client.
         """
         self._started = self.clock() if started is None else started
+        if self._ended_at is not None:
+            self._gaps.append(max(self._started - self._ended_at, 0.0))
         self._switch_if_ready()
         if message is not None:
             self.manager.append(message)
@@ -452,6 +456,7 @@ class TTFTController:
         if not self._turn_open:
             raise ConfigurationError("end_turn() needs a turn in progress: call begin_turn() first")
         self._turn_open = False
+        self._ended_at = self.clock()
         turn = len(self._records)
         if self._unfitted >= _REFIT_EVERY:
             self._coefficients = self._model.coefficients
@@ -475,7 +480,10 @@ class TTFTController:
         else:
             decision = self._plan(committed)
             reason = decision.reason
-            if decision.action == "rebase" and decision.cut is not None:
+            blocked = self._prewarm_blocks(decision)
+            if blocked is not None:
+                reason = blocked
+            elif decision.action == "rebase" and decision.cut is not None:
                 action = "rebase"
                 requests = self._prepare_cut(decision)
             elif decision.action == "trim_dynamic" and decision.dynamic_limit is not None:
@@ -557,6 +565,23 @@ class TTFTController:
             min_dynamic_share=self.min_dynamic_share,
         )
         return plan(data)
+
+    def _prewarm_blocks(self, decision: Decision) -> str | None:
+        """Why a cut must wait on a server that runs one request at a time, or ``None``.
+
+        There a pre-warm (a cold prefill of the new prefix) that outlasts the usual pause between
+        turns holds up the next turn, so the cut is skipped.
+        """
+        if decision.action != "rebase" or not self.manager.adapter.serial or not self._gaps:
+            return None
+        prefill_s = decision.miss_s / max(self._spread(), 1.0)
+        pause_s = _percentile(self._gaps, 50.0)
+        if prefill_s <= pause_s:
+            return None
+        return (
+            f"keep: a cut is due ({decision.reason}), but its pre-warm would take about {prefill_s:.1f} s and "
+            f"turns arrive {pause_s:.1f} s apart on a server that runs one request at a time"
+        )
 
     def _dynamic_tokens(self) -> int:
         if self._context is None:
