@@ -478,3 +478,12 @@ def test_one_request_servers_skip_cuts_whose_prewarm_outlasts_the_pause() -> Non
         assert controller.end_turn() == []
     assert controller.history[-1].reason.startswith("keep: a cut is due (rebase: predicted P95")
     assert "turns arrive 0.5 s apart on a server that runs one request at a time" in controller.history[-1].reason
+
+
+def test_llamacpp_server_starts_from_the_llamacpp_prior() -> None:
+    """An OpenAI-compatible adapter for a llama.cpp server starts from the CPU engine's prior."""
+    from llmvoice.adapters import OpenAICompatibleAdapter
+
+    adapter = OpenAICompatibleAdapter("http://localhost:8080/v1", "m", server="llamacpp", counter=EstimateCounter())
+    controller = TTFTController(PromptManager(SYSTEM, adapter=adapter))
+    assert controller.report().splitlines()[-1] == "model: 4 ms + 5074.0 µs/uncached + 8.04 µs/cached token"

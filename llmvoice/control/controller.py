@@ -258,7 +258,8 @@ class TTFTController:
         self.on_rollback = on_rollback
         self.verbose = verbose
         adapter = manager.adapter
-        self._prior = prior or PRIORS.get(adapter.name, PRIORS["default"])
+        engine = "llamacpp" if getattr(adapter, "server", None) == "llamacpp" else adapter.name
+        self._prior = prior or PRIORS.get(engine, PRIORS["default"])
         self._model = LatencyModel.from_prior(self._prior, window=_MODEL_WINDOW)
         self._coefficients = self._model.coefficients
         self._unfitted = 0
