@@ -28,7 +28,7 @@ import importlib
 import importlib.util
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from llmvoice.adapters.anthropic import AnthropicAdapter
@@ -44,6 +44,7 @@ from llmvoice.benchmark.simulate import (
     anthropic_price,
     openai_price,
 )
+from llmvoice.control.measure import is_first_token
 from llmvoice.errors import ConfigurationError
 from llmvoice.tokens import EstimateCounter
 
@@ -103,25 +104,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     return value
-
-
-def _openai_has_output(chunk: Any) -> bool:
-    for choice in get_field(chunk, "choices") or ():
-        delta = get_field(choice, "delta")
-        if get_field(delta, "content") or get_field(delta, "tool_calls"):
-            return True
-    return False
-
-
-def _anthropic_has_output(event: Any) -> bool:
-    kind = get_field(event, "type")
-    if kind == "content_block_start":
-        block = get_field(event, "content_block")
-        return get_field(block, "type") == "tool_use" or bool(get_field(block, "text"))
-    if kind == "content_block_delta":
-        delta = get_field(event, "delta")
-        return bool(get_field(delta, "text") or get_field(delta, "partial_json"))
-    return False
 
 
 class LiveProvider:
@@ -214,20 +196,23 @@ class LiveProvider:
             return self._send_anthropic(request)
         return self._send_openai(request)
 
-    def _send_openai(self, request: Mapping[str, Any]) -> SimResult:
-        kwargs = {k: v for k, v in request.items() if k not in ("stream", "stream_options")}
-        clock = self._clock
-        started = clock()
-        stream = self.client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
+    def _timed(self, stream: Iterable[Any], started: float) -> tuple[float, list[Any]]:
+        """Read a whole stream: the time to its first token (text or a tool call), and its chunks."""
         first: float | None = None
         chunks: list[Any] = []
         at = started
         for chunk in stream:
-            at = clock()
+            at = self._clock()
             chunks.append(chunk)
-            if first is None and _openai_has_output(chunk):
+            if first is None and is_first_token(chunk):
                 first = at
-        ttft = (first if first is not None else at) - started
+        return (first if first is not None else at) - started, chunks
+
+    def _send_openai(self, request: Mapping[str, Any]) -> SimResult:
+        kwargs = {k: v for k, v in request.items() if k not in ("stream", "stream_options")}
+        started = self._clock()
+        stream = self.client.chat.completions.create(**kwargs, stream=True, stream_options={"include_usage": True})
+        ttft, chunks = self._timed(stream, started)
         usage = self.adapter.parse_stream_usage(chunks) or Usage()
         model = str(request.get("model") or self.target.model)
         response: dict[str, Any] = {"model": model, "usage": None}
@@ -253,18 +238,9 @@ class LiveProvider:
     def _send_anthropic(self, request: Mapping[str, Any]) -> SimResult:
         kwargs = {k: v for k, v in request.items() if k not in ("stream", "max_tokens")}
         max_tokens = request.get("max_tokens", ANTHROPIC_DEFAULT_MAX_TOKENS)
-        clock = self._clock
-        started = clock()
+        started = self._clock()
         stream = self.client.messages.create(**kwargs, max_tokens=max_tokens, stream=True)
-        first: float | None = None
-        events: list[Any] = []
-        at = started
-        for event in stream:
-            at = clock()
-            events.append(event)
-            if first is None and _anthropic_has_output(event):
-                first = at
-        ttft = (first if first is not None else at) - started
+        ttft, events = self._timed(stream, started)
         usage = self.adapter.parse_stream_usage(events) or Usage()
         raw: dict[str, Any] = {}
         for event in events:
