@@ -387,3 +387,40 @@ class TestCachePrefixReport:
         assert str(report) == (
             "epoch 0: cached prefix 3 messages, 250 bytes, 17 of 26 tokens (below the 18-token minimum)"
         )
+
+
+class TestTokenAccessors:
+    """static_tokens, history_tokens, committed_tokens and tail_tokens agree with cache_prefix."""
+
+    def test_committed_tokens_per_block(self) -> None:
+        """Each committed block: 3 tokens of overhead plus its text at 4 characters a token."""
+        state = _state({"role": "user", "content": "abcdefgh"}, {"role": "assistant", "content": "abcd"})
+        assert _adapter().committed_tokens(state) == [5, 4]
+
+    def test_history_tokens_is_their_sum(self) -> None:
+        """history_tokens is the total of committed_tokens."""
+        state = _state({"role": "user", "content": "abcdefgh"}, {"role": "assistant", "content": "abcd"})
+        assert _adapter().history_tokens(state) == 9
+
+    def test_tail_tokens_is_what_follows_the_prefix(self) -> None:
+        """tail_tokens equals the report's request tokens minus its prefix tokens."""
+        state = _state({"role": "user", "content": "abcd"}, mode="manual")
+        adapter = _adapter()
+        report = adapter.cache_prefix(state, "ctx12345")
+        assert (adapter.tail_tokens(state, "ctx12345"), report.request_tokens - report.tokens) == (9, 9)
+
+    def test_tail_message_counted_once(self) -> None:
+        """A recent message still in the tail is not counted again on the next call."""
+        state = _state({"role": "user", "content": "abcd"}, mode="manual")
+        adapter = _adapter()
+        counted: list[Any] = []
+        original = adapter.count_message_tokens
+
+        def counting(message: Any) -> int:
+            counted.append(message)
+            return original(message)
+
+        adapter.count_message_tokens = counting  # type: ignore[method-assign]
+        adapter.tail_tokens(state)
+        adapter.tail_tokens(state)
+        assert len(counted) == 1

@@ -228,6 +228,7 @@ class ProviderAdapter(abc.ABC):
         self._dynamic_key: str | None = None
         self._dynamic: list[dict[str, Any]] = []
         self._recent_memo: dict[int, tuple[Message, dict[str, Any]]] = {}
+        self._tail_memo: dict[int, tuple[dict[str, Any], int]] = {}
 
     # -- hooks a subclass implements or overrides ------------------------------------------
 
@@ -461,13 +462,18 @@ class ProviderAdapter(abc.ABC):
         """Tokens of the static system prompt and tools as this adapter formats them (memoised)."""
         return self._static_token_count(state)
 
-    def history_tokens(self, state: State) -> int:
-        """Tokens of the whole committed history as this adapter formats it (memoised per block)."""
+    def _cumulative_tokens(self, state: State) -> list[int]:
+        """Running token totals of the committed blocks, counted once per block per session."""
         hist = self._history(state)
         tokens = hist.tokens
         for i in range(len(tokens), hist.n):
             previous = tokens[-1] if tokens else 0
             tokens.append(previous + self.count_message_tokens(self.format_message(state.committed[i])))
+        return tokens
+
+    def history_tokens(self, state: State) -> int:
+        """Tokens of the whole committed history as this adapter formats it (memoised per block)."""
+        tokens = self._cumulative_tokens(state)
         return tokens[-1] if tokens else 0
 
     def committed_tokens(self, state: State) -> list[int]:
@@ -476,20 +482,30 @@ class ProviderAdapter(abc.ABC):
         Counted once per block and memoised for the session, so a call per turn costs only the
         blocks committed since the last one.
         """
-        hist = self._history(state)
-        tokens = hist.tokens
-        for i in range(len(tokens), hist.n):
-            previous = tokens[-1] if tokens else 0
-            tokens.append(previous + self.count_message_tokens(self.format_message(state.committed[i])))
+        tokens = self._cumulative_tokens(state)
         return [b - a for a, b in zip([0, *tokens], tokens, strict=False)]
+
+    def tail_tokens(self, state: State, dynamic_context: str | None = None) -> int:
+        """Tokens after the cacheable prefix: the dynamic context and the recent turns.
+
+        Each formatted message is counted once while it stays in the tail, so calling this for
+        every request of a turn costs only what changed.
+        """
+        memo = self._tail_memo
+        fresh: dict[int, tuple[dict[str, Any], int]] = {}
+        total = 0
+        for message in (*self._dynamic_part(dynamic_context), *self._recent_part(state.recent)):
+            hit = memo.get(id(message))
+            count = hit[1] if hit is not None and hit[0] is message else self.count_message_tokens(message)
+            fresh[id(message)] = (message, count)
+            total += count
+        self._tail_memo = fresh
+        return total
 
     def cache_prefix(self, state: State, dynamic_context: str | None = None) -> CachePrefixReport:
         """Report the cacheable prefix of the request ``state`` builds (tokens counted lazily, once)."""
+        tokens = self._cumulative_tokens(state)
         hist = self._history(state)
-        tokens = hist.tokens
-        for i in range(len(tokens), hist.n):
-            previous = tokens[-1] if tokens else 0
-            tokens.append(previous + self.count_message_tokens(self.format_message(state.committed[i])))
         nbytes = hist.nbytes
         for i in range(len(nbytes), max(len(hist.out) - 1, 0)):
             previous = nbytes[-1] if nbytes else 0
@@ -498,8 +514,7 @@ class ProviderAdapter(abc.ABC):
         static = self._static_part(state)
         static_bytes = len(_DUMPS(static).encode())
         prefix_tokens = self._static_token_count(state) + (tokens[-1] if tokens else 0)
-        tail = [*self._dynamic_part(dynamic_context), *self._recent_part(state.recent)]
-        tail_tokens = sum(self.count_message_tokens(m) for m in tail)
+        tail_tokens = self.tail_tokens(state, dynamic_context)
         return CachePrefixReport(
             epoch=state.epoch,
             messages=self.prefix_message_count(static, hist.out),

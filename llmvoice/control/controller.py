@@ -298,7 +298,6 @@ class TTFTController:
         # What the previous request carried, to estimate cached tokens the provider does not report.
         self._sent_prefix: tuple[int, int] | None = None  # (epoch, prefix tokens)
         self._request_mix: tuple[int, int] = (0, 0)  # (prompt tokens, prefix tokens) of the last build
-        self._tail_memo: dict[object, int] = {}
         self._ended_at: float | None = None  # when the last turn ended (for the gaps between turns)
         self._gaps: deque[float] = deque(maxlen=10)
         self._last_sent_at: float | None = None
@@ -353,27 +352,8 @@ class TTFTController:
         request = self.manager.build_request(self._context, stream=stream, **options)
         state = self.manager.state
         prefix = self._prefix_tokens(state)
-        self._request_mix = (prefix + self._tail_tokens(state), prefix)
+        self._request_mix = (prefix + self.manager.adapter.tail_tokens(state, self._context), prefix)
         return request
-
-    def _tail_tokens(self, state: State) -> int:
-        """Tokens after the cacheable prefix: the dynamic context and the recent turns (memoised)."""
-        adapter = self.manager.adapter
-        memo = self._tail_memo
-        if len(memo) > 256:
-            memo.clear()
-        total = 0
-        if self._context is not None:
-            key: object = ("context", self._context)
-            if key not in memo:
-                memo[key] = sum(adapter.count_message_tokens(m) for m in adapter.format_dynamic(self._context))
-            total += memo[key]
-        for message in state.recent:
-            key = ("message", message.id)
-            if key not in memo:
-                memo[key] = adapter.count_message_tokens(adapter.format_message(message))
-            total += memo[key]
-        return total
 
     def append(self, message: Mapping[str, Any] | Message | Any) -> None:
         """Append a message (the assistant's reply, a tool result) to the session."""
