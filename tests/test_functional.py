@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from builders import assistant as _assistant
+from builders import calls as _calls
+from builders import result as _result
+from builders import state as _state
+from builders import user as _user
 
 from llmvoice import functional as fn
 from llmvoice.adapters import OpenAIAdapter
@@ -31,30 +34,6 @@ TOOL = {
 
 def _adapter() -> OpenAIAdapter:
     return OpenAIAdapter("gpt-4o")
-
-
-def _user(text: str = "hi") -> dict[str, Any]:
-    return {"role": "user", "content": text}
-
-
-def _assistant(text: str = "hello") -> dict[str, Any]:
-    return {"role": "assistant", "content": text}
-
-
-def _calls(*ids: str) -> dict[str, Any]:
-    return {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [{"id": i, "type": "function", "function": {"name": "lookup", "arguments": "{}"}} for i in ids],
-    }
-
-
-def _result(call_id: str, text: str = "ok") -> dict[str, Any]:
-    return {"role": "tool", "content": text, "tool_call_id": call_id}
-
-
-def _state(**options: Any) -> State:
-    return fn.new_state("P", session_id="s1", **options)
 
 
 class TestNewState:

@@ -6,6 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from builders import assistant as _assistant
+from builders import calls as _calls
+from builders import result as _result
+from builders import state as _state
+from builders import user as _user
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,30 +24,6 @@ from llmvoice.testing import RecordingClient, breakpoint_offsets, prompt_bytes
 from llmvoice.tokens import EstimateCounter
 
 HEADING = "Summary of the earlier conversation:\n"
-
-
-def _user(text: str = "hi") -> dict[str, Any]:
-    return {"role": "user", "content": text}
-
-
-def _assistant(text: str = "hello") -> dict[str, Any]:
-    return {"role": "assistant", "content": text}
-
-
-def _calls(*ids: str) -> dict[str, Any]:
-    return {
-        "role": "assistant",
-        "content": None,
-        "tool_calls": [{"id": i, "type": "function", "function": {"name": "lookup", "arguments": "{}"}} for i in ids],
-    }
-
-
-def _result(call_id: str, text: str = "ok") -> dict[str, Any]:
-    return {"role": "tool", "content": text, "tool_call_id": call_id}
-
-
-def _state(**options: Any) -> State:
-    return fn.new_state("P", session_id="s1", **options)
 
 
 def _chat(turns: int, **options: Any) -> State:
