@@ -487,3 +487,25 @@ def test_llamacpp_server_starts_from_the_llamacpp_prior() -> None:
     adapter = OpenAICompatibleAdapter("http://localhost:8080/v1", "m", server="llamacpp", counter=EstimateCounter())
     controller = TTFTController(PromptManager(SYSTEM, adapter=adapter))
     assert controller.report().splitlines()[-1] == "model: 4 ms + 5074.0 µs/uncached + 8.04 µs/cached token"
+
+
+def test_prewarmed_between_turns_switches_at_once() -> None:
+    """A pre-warm confirmed between turns switches then, so the next turn does not pay for it."""
+    controller, clock = make()
+    turns_until_cut(controller, clock)
+    controller.prewarmed()
+    assert (controller.manager.state.epoch, controller.stats().rebases) == (1, 1)
+
+
+def test_prewarmed_during_a_turn_waits_for_its_end() -> None:
+    """A pre-warm confirmed while a turn is in progress switches at the next turn, not mid-turn."""
+    controller, clock = make()
+    turns_until_cut(controller, clock)
+    controller.begin_turn({"role": "user", "content": "next"})
+    controller.prewarmed()
+    before = controller.manager.state.epoch
+    controller.record(ttft_s=0.5)
+    controller.append({"role": "assistant", "content": "ok"})
+    controller.end_turn()
+    controller.begin_turn({"role": "user", "content": "again"})
+    assert (before, controller.manager.state.epoch) == (0, 1)

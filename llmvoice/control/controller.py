@@ -137,12 +137,19 @@ class ControllerStats:
 
 @dataclass(slots=True)
 class _Pending:
-    """A decided cut waiting for its pre-warm."""
+    """A decided cut waiting for its pre-warm.
+
+    ``state`` is the session rebased at planning time (what the pre-warm carries); ``base`` the
+    state it was rebased from. When nothing was appended since, switching reuses ``state``, whose
+    history the adapter has already formatted and counted.
+    """
 
     cut: int
     replacement: tuple[Message, ...]
     decision: Decision
     warm: bool
+    base: State
+    state: State
 
 
 @dataclass(slots=True)
@@ -490,9 +497,15 @@ class TTFTController:
         return requests
 
     def prewarmed(self, ok: bool = True) -> None:
-        """The pre-warm requests of the pending cut were sent (``ok``) or failed (the cut waits)."""
+        """The pre-warm requests of the pending cut were sent (``ok``) or failed (the cut waits).
+
+        Between turns the switch happens here, so the next turn does not pay for it; during a
+        turn it waits for the next turn boundary.
+        """
         if self._pending is not None and ok:
             self._pending.warm = True
+            if not self._turn_open:
+                self._switch_if_ready()
 
     def user_started_speaking(self) -> dict[str, Any] | None:
         """The caller started speaking: a pre-warm request when the cache is likely cold.
@@ -507,7 +520,7 @@ class TTFTController:
         ttl = self.manager.adapter.cache_ttl_s
         if self._last_sent_at is not None and (ttl is None or self.clock() - self._last_sent_at <= 0.9 * ttl):
             return None
-        state = self._pending_state() if self._pending is not None else self.manager.state
+        state = self._pending.state if self._pending is not None else self.manager.state
         if self._pending is not None:
             self._pending.warm = True
         self._sent_prefix = (state.epoch, self._prefix_tokens(state))
@@ -587,17 +600,14 @@ class TTFTController:
             if text:
                 covers = sorted({i for m in span for i in ((m.id, *m.covers) if m.kind != "summary" else m.covers)})
                 replacement = (fn.summary_message(text, covers),)
-        self._pending = _Pending(decision.cut, replacement, decision, warm=not self.prewarm)
+        rebased = fn.rebase(state, decision.cut, replacement)
+        self._pending = _Pending(decision.cut, replacement, decision, not self.prewarm, state, rebased)
         if self.on_compression is not None:
             self.on_compression(decision)
         if not self.prewarm:
             return []
         self._counters["prewarms"] += 1
-        return [self._prewarm_request(self._pending_state())]
-
-    def _pending_state(self) -> State:
-        assert self._pending is not None
-        return fn.rebase(self.manager.state, self._pending.cut, self._pending.replacement)
+        return [self._prewarm_request(rebased)]
 
     def _prewarm_request(self, state: State) -> dict[str, Any]:
         built = fn.build_request(state, self.manager.adapter, None)
@@ -613,12 +623,15 @@ class TTFTController:
             return
         self._pending = None
         before = self.manager.state
-        self.manager.rebase(pending.cut, pending.replacement)
+        if before is pending.base:
+            self.manager.state = pending.state
+        else:  # messages arrived since the plan: cut the current state the same way
+            self.manager.rebase(pending.cut, pending.replacement)
         self._counters["compactions"] += 1
         self._counters["rebases"] += 1
         self._history_at_end = None
         self._cooldown = max(self._cooldown, self.min_turns_between_cuts)
-        if pending.warm and self.prewarm:
+        if self.prewarm:
             # The pre-warm carried exactly this prefix.
             self._sent_prefix = (self.manager.state.epoch, self._prefix_tokens(self.manager.state))
         self._watch = _Watch(before, [], [], _VERIFY_TURNS)
