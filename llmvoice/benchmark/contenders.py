@@ -981,7 +981,7 @@ class LLMVoiceContender(Contender):
             session_id=f"benchmark-{scenario.name}-{scenario.seed}",
         )
         self._now = 0.0
-        self._summaries: list[Sequence[MessageObject]] = []
+        self._summary_requests: list[dict[str, Any]] = []
         self._summarizer = ExtractiveSummarizer(_LLMVOICE_SUMMARY_TOKENS)
         self.controller = TTFTController(
             self.manager,
@@ -994,7 +994,11 @@ class LLMVoiceContender(Contender):
         self._first = True
 
     def _summarize(self, span: Sequence[MessageObject]) -> str | None:
-        self._summaries.append(span)
+        # The summary request: the conversation as cached so far, the instruction at its tail.
+        request = dict(fn.build_request(self.manager.state, self.manager.adapter, None).payload)
+        request["messages"] = [*request["messages"], {"role": "user", "content": LLMVOICE_SUMMARY_INSTRUCTION}]
+        request["max_tokens"] = _LLMVOICE_SUMMARY_TOKENS
+        self._summary_requests.append(request)
         return self._summarizer.summarize([m.to_dict() for m in span])
 
     def speech_start(self, at_s: float, send: Send) -> None:
@@ -1035,15 +1039,9 @@ class LLMVoiceContender(Contender):
     def idle(self, send: Send) -> None:
         """End the turn; send the summary request and the pre-warm of a decided cut."""
         warms = self.controller.end_turn()
-        for _ in self._summaries:
-            request = dict(fn.build_request(self.manager.state, self.manager.adapter, None).payload)
-            request["messages"] = [
-                *request["messages"],
-                {"role": "user", "content": LLMVOICE_SUMMARY_INSTRUCTION},
-            ]
-            request["max_tokens"] = _LLMVOICE_SUMMARY_TOKENS
+        for request in self._summary_requests:
             send(request)
-        self._summaries.clear()
+        self._summary_requests.clear()
         for warm in warms:
             send(warm)
         self.controller.prewarmed(True)
