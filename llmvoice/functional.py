@@ -83,6 +83,7 @@ def new_state(
     transition_mode: str = "agent_cycle",
     dynamic_mode: str = "per_turn",
     session_id: str | None = None,
+    tool_output_limit: int | None = None,
 ) -> State:
     """Start a session.
 
@@ -93,9 +94,11 @@ def new_state(
         transition_mode: ``none``, ``manual`` or ``agent_cycle``.
         dynamic_mode: ``per_turn`` or ``append``.
         session_id: a stable key for the session (random when omitted).
+        tool_output_limit: commit tool results longer than this many characters as a stub and
+            archive them in full (``None``: never); needs ``agent_cycle`` or ``manual`` mode.
 
     Raises:
-        ConfigurationError: an unknown mode.
+        ConfigurationError: an unknown mode, or a bad ``tool_output_limit``.
         InvalidMessageError: the prompt or a tool definition cannot be sent as JSON.
     """
     if not isinstance(static_system_prompt, str):
@@ -116,6 +119,7 @@ def new_state(
         tools=frozen_tools,
         transition_mode=transition_mode,
         dynamic_mode=dynamic_mode,
+        tool_output_limit=tool_output_limit,
         **kwargs,
     )
 
@@ -174,6 +178,7 @@ def _append(state: State, batch: Sequence[Message]) -> State:
         if _commit_point(message, mode):
             to_commit.extend(recent)
             recent.clear()
+    committed, archive = _commit(state, to_commit)
     return State(
         state.static_system,
         state.tools,
@@ -181,15 +186,35 @@ def _append(state: State, batch: Sequence[Message]) -> State:
         state.dynamic_mode,
         state.session_id,
         state.epoch,
-        state.committed.extend(to_commit),
+        committed,
         tuple(recent),
-        state.archive,
+        archive,
         state.context,
         tuple(open_calls),
         next_id,
         state.closed,
         state.built_committed,
+        state.tool_output_limit,
     )
+
+
+def _commit(state: State, blocks: Sequence[Message]) -> tuple[Log[Message], Log[Message]]:
+    """The committed history and archive once ``blocks`` are committed (long tool outputs masked)."""
+    limit = state.tool_output_limit
+    if limit is None or not blocks:
+        return state.committed.extend(blocks), state.archive
+    from llmvoice.compaction.masking import mask_tool_output  # noqa: PLC0415  (compaction imports this module)
+
+    kept: list[Message] = []
+    archived: list[Message] = []
+    for block in blocks:
+        masked = mask_tool_output(block, limit)
+        if masked is None:
+            kept.append(block)
+        else:
+            kept.append(masked[0])
+            archived.append(masked[1])
+    return state.committed.extend(kept), state.archive.extend(archived)
 
 
 def append_message(state: State, message: Mapping[str, Any] | Message | Any) -> State:
@@ -222,7 +247,8 @@ def transition(state: State) -> State:
         )
     if not state.recent:
         return state
-    return state.evolve(committed=state.committed.extend(state.recent), recent=())
+    committed, archive = _commit(state, state.recent)
+    return state.evolve(committed=committed, recent=(), archive=archive)
 
 
 def close(state: State) -> State:
@@ -522,7 +548,8 @@ def rollback(current: State, earlier: State) -> State:
     context event that was committed after it, in the order they were committed (blocks archived
     again by a later rebase included); the recent turns are ``current``'s. Summaries written
     after ``earlier`` are dropped: the blocks they replaced are back. The archive is
-    ``earlier``'s, ids keep counting from ``current``, and a new epoch starts
+    ``earlier``'s plus the full tool outputs masked since (their stubs stay in the history), ids
+    keep counting from ``current``, and a new epoch starts
     (``current.epoch + 1``): the prefix changes again.
 
     Args:
@@ -550,8 +577,13 @@ def rollback(current: State, earlier: State) -> State:
         raise ConfigurationError(
             f"the earlier state is newer than the current one (next_id {earlier.next_id} > {current.next_id})"
         )
-    held = {m.id: m for m in chain(current.archive, current.committed, current.recent)}
-    missing = [m.id for m in chain(earlier.committed, earlier.recent) if held.get(m.id) != m]
+    held: dict[int, list[Message]] = {}
+    for block in chain(current.archive, current.committed, current.recent):
+        m = block
+        if m.kind == "masked":  # a full tool output: what the block was before its stub
+            m = Message(m.role, m.content, m.tool_calls, m.tool_call_id, m.name, m.extra, m.id)
+        held.setdefault(m.id, []).append(m)
+    missing = [m.id for m in chain(earlier.committed, earlier.recent) if m not in held.get(m.id, ())]
     if missing:
         raise ConfigurationError(
             f"the earlier state holds blocks {missing[:5]}{' ...' if len(missing) > 5 else ''} that the current "
@@ -561,7 +593,9 @@ def rollback(current: State, earlier: State) -> State:
     pending = {m.id for m in earlier.recent}
 
     def later(message: Message) -> bool:
-        return message.id in pending or (message.id >= start and message.kind != "summary")
+        if message.kind in ("summary", "masked"):
+            return False
+        return message.id in pending or message.id >= start
 
     restored: list[Message] = []
     seen: set[int] = set()
@@ -571,10 +605,13 @@ def rollback(current: State, earlier: State) -> State:
             restored.append(message)
     committed = earlier.committed.extend(restored)
     context = _last_context([*committed, *current.recent]) if current.dynamic_mode == "append" else current.context
+    # Full tool outputs masked since ``earlier`` stay archived: their stubs are back in the history.
+    kept = {m.id for m in earlier.archive if m.kind == "masked"}
+    masked = [m for m in current.archive if m.kind == "masked" and m.id not in kept]
     return current.evolve(
         epoch=current.epoch + 1,
         committed=committed,
-        archive=earlier.archive,
+        archive=earlier.archive.extend(masked),
         context=context,
         built_committed=0,
     )

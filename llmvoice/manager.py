@@ -32,6 +32,9 @@ class PromptManager:
             never committed) or ``"append"`` (a changed context is committed into the history).
         tools: tool definitions in OpenAI function format; part of the static prefix.
         session_id: a stable session key (random by default; the default ``prompt_cache_key``).
+        tool_output_limit: commit tool results longer than this many characters as a short stub
+            and keep the full output in the archive (``None``, the default: never). The model
+            reads the full output during its turn; the cached history carries the stub.
         state: resume from an existing state instead (the other state options are then ignored).
 
     Example::
@@ -54,6 +57,7 @@ class PromptManager:
         dynamic_mode: str = "per_turn",
         tools: Sequence[Mapping[str, Any]] | None = None,
         session_id: str | None = None,
+        tool_output_limit: int | None = None,
         state: State | None = None,
     ) -> None:
         self.adapter: ProviderAdapter = adapter if adapter is not None else OpenAIAdapter()
@@ -70,6 +74,7 @@ class PromptManager:
                 transition_mode=transition_mode,
                 dynamic_mode=dynamic_mode,
                 session_id=session_id,
+                tool_output_limit=tool_output_limit,
             )
         )
 

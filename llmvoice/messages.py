@@ -30,13 +30,14 @@ __all__ = [
 ]
 
 Role = Literal["system", "developer", "user", "assistant", "tool"]
-Kind = Literal["message", "context", "summary"]
+Kind = Literal["message", "context", "summary", "masked"]
 
 #: Roles a canonical message may carry.
 ROLES: Final[frozenset[str]] = frozenset({"system", "developer", "user", "assistant", "tool"})
 #: What a block of the committed history is: a conversation message, a dynamic-context event
-#: (``dynamic_mode="append"``) or a summary written by a rebase.
-KINDS: Final[frozenset[str]] = frozenset({"message", "context", "summary"})
+#: (``dynamic_mode="append"``), a summary written by a rebase, or (in the archive only) the full
+#: form of a tool result whose committed form is a stub (``masked``).
+KINDS: Final[frozenset[str]] = frozenset({"message", "context", "summary", "masked"})
 
 _KNOWN_KEYS: Final[frozenset[str]] = frozenset({"role", "content", "tool_calls", "tool_call_id", "name"})
 # Keys that SDK response objects carry and that a request must not echo back when they are empty.
@@ -75,7 +76,7 @@ class Message:
         name: the optional participant or tool name.
         extra: other keys of the original dict, frozen, passed through by OpenAI-shaped adapters.
         id: the message's sequence number within its session (assigned on append).
-        kind: ``message``, ``context`` or ``summary``.
+        kind: ``message``, ``context``, ``summary`` or ``masked`` (see :data:`KINDS`).
         covers: for a summary, the ids of the messages it replaces.
     """
 

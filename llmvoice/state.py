@@ -149,6 +149,8 @@ class State:
         closed: a closed state accepts no more messages.
         built_committed: how many committed blocks the last built request held (used to place
             Anthropic's lookback breakpoint).
+        tool_output_limit: when set, a tool result longer than this many characters is committed
+            as a stub and archived in full (see :mod:`llmvoice.compaction.masking`).
     """
 
     static_system: str = ""
@@ -165,6 +167,7 @@ class State:
     next_id: int = 0
     closed: bool = False
     built_committed: int = 0
+    tool_output_limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.transition_mode not in TRANSITION_MODES:
@@ -175,6 +178,15 @@ class State:
             raise ConfigurationError(
                 f"unknown dynamic_mode {self.dynamic_mode!r}; expected one of {sorted(DYNAMIC_MODES)}"
             )
+        limit = self.tool_output_limit
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+                raise ConfigurationError(f"tool_output_limit must be a positive number of characters, not {limit!r}")
+            if self.transition_mode == "none":
+                raise ConfigurationError(
+                    "tool_output_limit needs transition_mode 'agent_cycle' or 'manual': in 'none' mode a tool "
+                    "result is committed before the model has read it"
+                )
 
     def evolve(self, **changes: Any) -> State:
         """Return a copy with ``changes`` applied."""
@@ -242,6 +254,7 @@ def state_to_dict(state: State) -> dict[str, Any]:
         "next_id": state.next_id,
         "closed": state.closed,
         "built_committed": state.built_committed,
+        "tool_output_limit": state.tool_output_limit,
     }
 
 
@@ -290,6 +303,9 @@ def state_from_dict(data: Any) -> State:
     for i, tool in enumerate(data["tools"]):
         if not isinstance(tool, Mapping):
             raise StateFormatError(f"tools[{i}]: expected an object")
+    limit = data.get("tool_output_limit")  # absent in states written before tool-output masking
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+        raise StateFormatError(f"llmvoice state field 'tool_output_limit' has the wrong type {type(limit).__name__}")
     if not all(isinstance(c, str) for c in data["open_tool_calls"]):
         raise StateFormatError("open_tool_calls: expected a list of strings")
     try:
@@ -308,6 +324,7 @@ def state_from_dict(data: Any) -> State:
             next_id=data["next_id"],
             closed=data["closed"],
             built_committed=data["built_committed"],
+            tool_output_limit=limit,
         )
     except ConfigurationError as exc:
         raise StateFormatError(str(exc)) from exc

@@ -9,7 +9,19 @@ import pytest
 
 from llmvoice import PromptManager
 from llmvoice.adapters import AnthropicAdapter, OpenAIAdapter, Usage
+from llmvoice.compaction import (
+    CompactionInput,
+    Outcome,
+    Replace,
+    Strategy,
+    SummariseStrategy,
+    SummaryJob,
+    Wait,
+    WindowStrategy,
+    covered_ids,
+)
 from llmvoice.control.controller import TTFTController
+from llmvoice.functional import summary_message
 from llmvoice.control.model import LatencyPrior
 from llmvoice.errors import ConfigurationError
 from llmvoice.tokens import EstimateCounter
@@ -174,14 +186,14 @@ def test_without_prewarm_the_cut_applies_at_once() -> None:
 
 
 def test_summary_replaces_the_cut_span() -> None:
-    """A summariser's text becomes a summary block covering every cut message."""
+    """A summarise strategy's text becomes a summary block covering every cut message."""
     seen: list[int] = []
 
-    def summarize(messages: Any) -> str:
-        seen.append(len(messages))
+    def summarize(job: SummaryJob) -> str:
+        seen.append(len(job.span))
         return "The caller asked about tents."
 
-    controller, clock = make(summarizer=summarize)
+    controller, clock = make(strategy=SummariseStrategy(summarize, background=False))
     turns_until_cut(controller, clock)
     controller.prewarmed()
     controller.begin_turn({"role": "user", "content": "next"})
@@ -189,17 +201,87 @@ def test_summary_replaces_the_cut_span() -> None:
     assert (head.kind, head.covers, seen) == ("summary", tuple(range(8)), [8])
 
 
-def test_failing_summariser_cuts_without_summary() -> None:
-    """A summariser that raises leaves a plain cut and never breaks the turn."""
+def test_failing_summary_leaves_the_history_unchanged() -> None:
+    """A summary that raises means no cut (and no pre-warm); the turn is not broken."""
 
-    def broken(messages: Any) -> str:
+    def broken(job: SummaryJob) -> str:
         raise RuntimeError("model offline")
 
-    controller, clock = make(summarizer=broken)
+    strategy = SummariseStrategy(broken, background=False)
+    controller, clock = make(strategy=strategy)
+    for index in range(8):
+        turn(controller, clock, index)
+    assert (controller.manager.state.epoch, controller.counters["rebases"], strategy.counts["failed"]) == (0, 0, 2)
+    assert controller.history[-1].reason.endswith("summarise: backing off 10.0 s after 2 failures")
+
+
+def test_failing_summary_uses_the_fallback() -> None:
+    """With a window fallback, a failed summary still cuts, plainly."""
+
+    def broken(job: SummaryJob) -> str:
+        raise RuntimeError("model offline")
+
+    strategy = SummariseStrategy(broken, background=False, fallback=WindowStrategy())
+    controller, clock = make(strategy=strategy)
     turns_until_cut(controller, clock)
     controller.prewarmed()
     controller.begin_turn({"role": "user", "content": "next"})
-    assert controller.manager.state.committed[0].kind == "message"
+    assert (controller.manager.state.epoch, controller.manager.state.committed[0].kind) == (1, "message")
+
+
+class _HeldStrategy(Strategy):
+    """Waits for ``release`` before it gives its replacement."""
+
+    name = "held"
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.cuts: list[int] = []
+
+    def compact(self, data: CompactionInput) -> Outcome:
+        self.cuts.append(data.cut)
+        if not self.ready:
+            return Wait("still working")
+        return Replace((summary_message("held summary", covered_ids(data.span)),))
+
+
+def test_a_waiting_strategy_holds_the_same_cut() -> None:
+    """While the strategy waits, the controller keeps the history and asks again for the same cut."""
+    strategy = _HeldStrategy()
+    controller, clock = make(strategy=strategy)
+    index = 0
+    while not strategy.cuts:
+        turn(controller, clock, index)
+        index += 1
+    assert controller.history[-1].reason.endswith("still working")
+    turn(controller, clock, index)
+    strategy.ready = True
+    warms = turn(controller, clock, index + 1)
+    assert (len(set(strategy.cuts)), len(strategy.cuts), len(warms)) == (1, 3, 1)
+
+
+def test_a_raising_strategy_keeps_the_history() -> None:
+    """A strategy that raises is logged; the turn ends normally and nothing is cut."""
+
+    class Broken(Strategy):
+        name = "broken"
+
+        def compact(self, data: CompactionInput) -> Outcome:
+            raise RuntimeError("bug")
+
+    controller, clock = make(strategy=Broken())
+    for index in range(8):
+        turn(controller, clock, index)
+    assert (controller.manager.state.epoch, controller.history[-1].reason) == (
+        0,
+        "keep: the broken strategy failed (RuntimeError)",
+    )
+
+
+def test_strategy_must_be_a_strategy() -> None:
+    """A strategy that is not a Strategy is refused at construction."""
+    with pytest.raises(ConfigurationError, match="strategy must be an llmvoice compaction Strategy"):
+        make(strategy=lambda *a: None)
 
 
 def test_on_compression_gets_the_decision() -> None:

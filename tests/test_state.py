@@ -297,6 +297,7 @@ class TestStateToDict:
             "next_id": 3,
             "closed": False,
             "built_committed": 0,
+            "tool_output_limit": None,
         }
 
     def test_version_is_schema_version(self) -> None:
@@ -350,7 +351,7 @@ class TestRoundTrip:
         assert dumps_state(state) == (
             '{"version":1,"static_system":"Grüß","tools":[],"transition_mode":"agent_cycle",'
             '"dynamic_mode":"per_turn","session_id":"s1","epoch":0,"committed":[],"recent":[],'
-            '"archive":[],"context":null,"open_tool_calls":[],"next_id":0,"closed":false,"built_committed":0}'
+            '"archive":[],"context":null,"open_tool_calls":[],"next_id":0,"closed":false,"built_committed":0,"tool_output_limit":null}'
         )
 
     def test_extra_key_named_like_bookkeeping_survives(self) -> None:

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from llmvoice.benchmark.base import Contender, Scenario, Target
-from llmvoice.benchmark.contenders import CONTENDERS, available_contenders
+from llmvoice.benchmark.contenders import (
+    CONTENDERS,
+    STRATEGIES,
+    LLMVoiceContender,
+    available_contenders,
+    strategy_variant,
+)
 from llmvoice.benchmark.metrics import Summary, summarize
 from llmvoice.benchmark.report import Section, render_markdown, render_rich, to_json_dict, write_plot
 from llmvoice.benchmark.runner import DEFAULT_MODELS, Provider, RunResult, run, simulated_provider
@@ -62,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target-ms", type=float, default=800.0, help="TTFT target per turn (default 800)")
     parser.add_argument("--seed", type=int, default=0, help="scenario and noise seed (default 0)")
     parser.add_argument("--budget", type=int, help="token budget for every contender that has one")
+    parser.add_argument(
+        "--strategy",
+        help="run the llmvoice contenders once per compaction strategy, comma-separated: "
+        + ", ".join(STRATEGIES)
+        + ", each optionally with '+mask' (tool-output masking); default: summarise",
+    )
     parser.add_argument(
         "--sweep",
         nargs="?",
@@ -175,8 +187,7 @@ def _run_all(
         except ValueError:
             raise ConfigurationError(f"--sweep takes comma-separated token budgets, not {args.sweep!r}") from None
     fidelity: list[str] = []
-    for name in names:
-        cls = CONTENDERS[name]
+    for name, cls in _variants(names, args.strategy):
         settings: list[int | None] = [args.budget]
         if budgets and cls.knob is not None:
             settings += [b for b in budgets if b != args.budget]
@@ -195,6 +206,21 @@ def _run_all(
     return runs, summaries, sweep, notes + fidelity
 
 
+def _variants(names: Sequence[str], strategies: str | None) -> list[tuple[str, type[Contender]]]:
+    """The contender classes to run: each llmvoice contender once per ``--strategy``."""
+    specs = [s.strip() for s in (strategies or "").split(",") if s.strip()]
+    out: list[tuple[str, type[Contender]]] = []
+    for name in names:
+        cls = CONTENDERS[name]
+        if specs and issubclass(cls, LLMVoiceContender):
+            for spec in specs:
+                variant = strategy_variant(cls, spec)
+                out.append((variant.name, variant))
+        else:
+            out.append((name, cls))
+    return out
+
+
 def _fidelity_note(provider: Provider, label: str) -> list[str]:
     summary = getattr(provider, "fidelity_summary", None)
     if summary is None:
@@ -203,11 +229,11 @@ def _fidelity_note(provider: Provider, label: str) -> list[str]:
     return [f"fidelity ({label}): " + ", ".join(f"{k}={v}" for k, v in figures.items())]
 
 
-def _total_turns(scenario: Scenario, names: Sequence[str], targets: Sequence[Target], sweep: str | None) -> int:
+def _total_turns(scenario: Scenario, names: Sequence[str], targets: Sequence[Target], args: argparse.Namespace) -> int:
     per_target = 0
-    extra = len([b for b in (sweep or "").split(",") if b.strip()])
-    for name in names:
-        per_target += 1 + (extra if CONTENDERS[name].knob is not None else 0)
+    extra = len([b for b in (args.sweep or "").split(",") if b.strip()])
+    for _, cls in _variants(names, args.strategy):
+        per_target += 1 + (extra if cls.knob is not None else 0)
     return per_target * len(targets) * len(scenario.turns)
 
 
@@ -228,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         targets = _targets(args)
         if not names:
             raise ConfigurationError("no contender can run: " + "; ".join(skipped))
+        _variants(names, args.strategy)  # an unknown --strategy fails here, before anything runs
         if args.provider == "local":
             from llmvoice.benchmark.local import engine_available
 
@@ -243,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
         progress = _Progress(
             not args.quiet and args.format == "table" and sys.stderr.isatty(),
-            _total_turns(scenario, names, targets, args.sweep),
+            _total_turns(scenario, names, targets, args),
         )
         sections = []
         try:

@@ -34,14 +34,21 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Final
 
-from llmvoice import functional as fn
 from llmvoice.adapters import AnthropicAdapter, OpenAIAdapter, OpenAICompatibleAdapter, ProviderAdapter
 from llmvoice.benchmark.base import Contender, Scenario, Send, Step, Target, Turn
 from llmvoice.benchmark.simulate import SimResult
 from llmvoice.benchmark.summarizer import ExtractiveSummarizer
+from llmvoice.compaction import (
+    SemanticStrategy,
+    Strategy,
+    SummariseStrategy,
+    SummaryJob,
+    WindowStrategy,
+    from_llmbuffer_hook,
+)
 from llmvoice.control.controller import TTFTController
+from llmvoice.errors import ConfigurationError
 from llmvoice.manager import PromptManager
-from llmvoice.messages import Message as MessageObject
 from llmvoice.messages import thaw
 from llmvoice.tokens import counter_for_model, load_encoding, seed_tiktoken_cache
 
@@ -550,10 +557,12 @@ class VoiceBudgetContender(Contender):
     """The real ``voice-budget`` 0.3.0 package, wrapping the naive app's LLM call.
 
     ``VoiceBudget(llm_fn, target_ms=target_ms, model=target.model, token_budget=budget)``
-    (``token_budget`` defaults to 2,000, its own default). ``use_semantic`` is on only when
-    sentence-transformers is installed: without it, voice-budget's semantic trim falls back to
-    its sliding window anyway, and with it, it loads MiniLM on the first compression (from the
-    Hugging Face hub unless a local copy is found). Its LLM-summary tier stays off, its default.
+    (``token_budget`` defaults to 2,000, its own default) with ``use_semantic=False``: its
+    semantic trim re-encodes every message with MiniLM on every compressing turn (seconds per
+    turn at a few hundred messages, and it loads the model from the Hugging Face hub, which
+    raises offline), so the comparison runs its sliding window, which is also what it falls back
+    to without sentence-transformers. ``benchmark/ranking.py`` times its semantic trim against
+    llmvoice's ranking on the same input. Its LLM-summary tier stays off, its default.
 
     The wrapped app is the naive one without its trimming: each call passes the full message
     list (one system message with the static prompt and the turn's dynamic context, then every
@@ -612,7 +621,7 @@ class VoiceBudgetContender(Contender):
                     target_ms=target_ms,
                     model=target.model,
                     token_budget=budget if budget is not None else self.default_budget,
-                    use_semantic=_installed("sentence_transformers"),
+                    use_semantic=False,
                 )
         except BaseException:
             self._loop.close()
@@ -948,30 +957,67 @@ LLMVOICE_SUMMARY_INSTRUCTION: Final[str] = (
 _LLMVOICE_SUMMARY_TOKENS: Final[int] = 300
 
 
+#: Compaction strategies the llmvoice contenders can run (``--strategy``); ``+mask`` adds
+#: tool-output masking at commit time to any of them.
+STRATEGIES: Final[tuple[str, ...]] = ("summarise", "window", "semantic", "custom")
+#: Characters of a tool output kept in the history with ``+mask``.
+MASK_CHARS: Final[int] = 600
+
+
+def parse_strategy(spec: str) -> tuple[str, bool]:
+    """``"semantic+mask"`` → ``("semantic", True)``.
+
+    Raises:
+        ConfigurationError: an unknown strategy or option.
+    """
+    name, *options = [part.strip() for part in spec.split("+")]
+    if name not in STRATEGIES or any(option != "mask" for option in options):
+        raise ConfigurationError(
+            f"unknown strategy {spec!r}; expected one of {', '.join(STRATEGIES)}, optionally with '+mask'"
+        )
+    return name, bool(options)
+
+
 class LLMVoiceContender(Contender):
     """llmvoice's :class:`~llmvoice.PromptManager` steered by its :class:`~llmvoice.TTFTController`.
 
     ``PromptManager(scenario.system_prompt, adapter=llmvoice_adapter(target),
     transition_mode="agent_cycle", dynamic_mode="per_turn", tools=scenario.tools)``, wrapped in
-    ``TTFTController(manager, target_ms=target_ms, summarizer=...)`` on the benchmark's virtual
+    ``TTFTController(manager, target_ms=target_ms, strategy=...)`` on the benchmark's virtual
     clock. Every request is the controller's ``begin_turn`` / ``next_request``, sent unchanged;
     its TTFT and the provider's usage go back through ``record``. After the turn, ``end_turn``
-    may decide a cut: the summary request (the cached conversation plus an instruction at its
-    tail, 300 output tokens) and the pre-warm of the new prefix are sent in the background, and
-    the controller switches at the next turn. When the user starts speaking after a pause longer
-    than the cache TTL, ``user_started_speaking`` pre-warms the prefix. The summary text comes
-    from :class:`~llmvoice.benchmark.summarizer.ExtractiveSummarizer`, as for every contender.
+    may decide a cut; the strategy's background work and the pre-warm of the new prefix are sent
+    in the background, and the controller switches at the next turn. When the user starts
+    speaking after a pause longer than the cache TTL, ``user_started_speaking`` pre-warms the
+    prefix.
 
-    ``budget`` sets ``max_context_tokens`` (a hard cap on top of the TTFT target).
+    :attr:`default_strategy` picks what replaces a cut span (``--strategy`` runs a variant per
+    strategy, see :func:`strategy_variant`):
+
+    * ``summarise`` (the default): :class:`~llmvoice.compaction.SummariseStrategy`; its request
+      (the cached conversation plus an instruction at its tail, 300 output tokens) is sent to
+      the provider; the text comes from
+      :class:`~llmvoice.benchmark.summarizer.ExtractiveSummarizer`, as for every contender;
+    * ``window``: :class:`~llmvoice.compaction.WindowStrategy`, a plain cut;
+    * ``semantic``: :class:`~llmvoice.compaction.SemanticStrategy` with all-MiniLM-L6-v2
+      (sentence-transformers, found offline), embedding after each turn;
+    * ``custom``: llmbuffer's ``truncation_compaction_hook`` through
+      :func:`~llmvoice.compaction.from_llmbuffer_hook` (llmbuffer installed).
+
+    ``+mask`` also commits tool outputs longer than :data:`MASK_CHARS` characters as stubs.
+    Background work runs inline (``background=False``) so runs stay deterministic; it happens in
+    :meth:`idle`, off the measured critical path. ``budget`` sets ``max_context_tokens``.
     """
 
     name: ClassVar[str] = "llmvoice"
     label: ClassVar[str] = "llmvoice"
     knob: ClassVar[str | None] = "max_context_tokens"
     dynamic_mode: ClassVar[str] = "per_turn"
+    default_strategy: ClassVar[str] = "summarise"
 
     def __init__(self, scenario: Scenario, target: Target, *, budget: int | None = None, target_ms: float = 800.0):
         super().__init__(scenario, target, budget=budget, target_ms=target_ms)
+        self.strategy_name, mask = parse_strategy(self.default_strategy)
         self.manager = PromptManager(
             scenario.system_prompt,
             adapter=llmvoice_adapter(target),
@@ -979,6 +1025,7 @@ class LLMVoiceContender(Contender):
             dynamic_mode=self.dynamic_mode,
             tools=scenario.tools,
             session_id=f"benchmark-{scenario.name}-{scenario.seed}",
+            tool_output_limit=MASK_CHARS if mask else None,
         )
         self._now = 0.0
         self._summary_requests: list[dict[str, Any]] = []
@@ -987,19 +1034,31 @@ class LLMVoiceContender(Contender):
             self.manager,
             target_ms=target_ms,
             clock=lambda: self._now,
-            summarizer=self._summarize,
+            strategy=self._strategy(self.strategy_name),
             max_context_tokens=budget,
         )
         self._context: str | None = None
         self._first = True
 
-    def _summarize(self, span: Sequence[MessageObject]) -> str | None:
-        # The summary request: the conversation as cached so far, the instruction at its tail.
-        request = dict(fn.build_request(self.manager.state, self.manager.adapter, None).payload)
-        request["messages"] = [*request["messages"], {"role": "user", "content": LLMVOICE_SUMMARY_INSTRUCTION}]
-        request["max_tokens"] = _LLMVOICE_SUMMARY_TOKENS
-        self._summary_requests.append(request)
-        return self._summarizer.summarize([m.to_dict() for m in span])
+    def _strategy(self, name: str) -> Strategy:
+        if name == "window":
+            return WindowStrategy()
+        if name == "semantic":
+            return SemanticStrategy(background=False)
+        if name == "custom":
+            hooks = importlib.import_module("llmbuffer.hooks")
+            return from_llmbuffer_hook(hooks.truncation_compaction_hook)
+        return SummariseStrategy(
+            self._summarize,
+            max_tokens=_LLMVOICE_SUMMARY_TOKENS,
+            instruction=LLMVOICE_SUMMARY_INSTRUCTION,
+            background=False,
+        )
+
+    def _summarize(self, job: SummaryJob) -> str:
+        # The summary request goes to the provider in idle(); its text is the extractive stand-in's.
+        self._summary_requests.append(job.request)
+        return self._summarizer.summarize([m.to_dict() for m in job.span])
 
     def speech_start(self, at_s: float, send: Send) -> None:
         """Pre-warm the prefix when the pause since the last request outlasted the cache."""
@@ -1049,6 +1108,17 @@ class LLMVoiceContender(Contender):
         self.counters.update(
             compactions=counters["compactions"], rebases=counters["rebases"], rollbacks=counters["rollbacks"]
         )
+
+
+def strategy_variant(cls: type[LLMVoiceContender], spec: str) -> type[LLMVoiceContender]:
+    """An llmvoice contender class running strategy ``spec``, named ``"<name>[<spec>]"``.
+
+    Raises:
+        ConfigurationError: an unknown strategy (see :func:`parse_strategy`).
+    """
+    parse_strategy(spec)
+    attributes = {"default_strategy": spec, "name": f"{cls.name}[{spec}]", "label": f"{cls.label}[{spec}]"}
+    return type(f"{cls.__name__}[{spec}]", (cls,), attributes)
 
 
 class LLMVoiceAppendContender(LLMVoiceContender):

@@ -4,7 +4,7 @@
 measures the time to first token, reads the cached tokens through the adapter, refits its latency
 model and asks the :mod:`~llmvoice.control.planner` whether the next turn still meets the target.
 When it does not, it cuts the head of the history in one large step (a *rebase*: the cut blocks go
-to the archive, a summary replaces them when a summariser is given), pre-warms the new prefix in
+to the archive, and the :mod:`~llmvoice.compaction` strategy writes what stands for them), pre-warms the new prefix in
 the background, and switches to it at the next turn boundary. After a cut it checks the turns that
 follow against the model; if the cut made them slower than predicted, it rolls back to the state
 before the cut plus every message appended since.
@@ -46,11 +46,13 @@ from typing import Any, Final
 
 from llmvoice import functional as fn
 from llmvoice.adapters.base import Usage
+from llmvoice.compaction.base import CompactionInput, Replace, Strategy, Wait
+from llmvoice.compaction.window import WindowStrategy
 from llmvoice.control.measure import Measurement, StreamObserver, warn_buffered_once
 from llmvoice.control.model import PRIORS, LatencyModel, LatencyPrior
 from llmvoice.control.planner import Decision, PlanInput, plan, predict_s, verify
 from llmvoice.control.stats import Hysteresis, RollingStats, Sample
-from llmvoice.errors import ConfigurationError
+from llmvoice.errors import ConfigurationError, LLMVoiceError
 from llmvoice.manager import PromptManager
 from llmvoice.messages import Message
 from llmvoice.state import State
@@ -188,9 +190,10 @@ class TTFTController:
         retention: the share of the history the target allows that a cut keeps.
         headroom: plan for a predicted P95 of at most ``headroom x target``.
         prewarm: pre-warm a new prefix before switching to it (otherwise switch at once).
-        summarizer: ``summarizer(messages) -> str | None`` writes the summary that replaces a cut
-            span (``None``: the span goes to the archive with no summary). It runs after the turn,
-            never while the caller waits for a first token.
+        strategy: what replaces a cut span (default :class:`~llmvoice.compaction.WindowStrategy`:
+            nothing, the span is archived); see :mod:`llmvoice.compaction`. It is consulted after
+            the turn, never while the caller waits for a first token; a strategy whose work runs
+            in the background (a summary, embeddings) holds the cut until it is done.
         max_context_tokens: cut when the prompt would exceed this (with or without a target).
         max_messages: cut when the committed history nears this many blocks.
         target_context_tokens: the prompt size a cap-forced cut aims for.
@@ -216,7 +219,7 @@ class TTFTController:
         retention: float = 0.6,
         headroom: float = 0.92,
         prewarm: bool = True,
-        summarizer: Callable[[Sequence[Message]], str | None] | None = None,
+        strategy: Strategy | None = None,
         max_context_tokens: int | None = None,
         max_messages: int | None = None,
         target_context_tokens: int | None = None,
@@ -243,6 +246,8 @@ class TTFTController:
                 raise ConfigurationError(f"{label} must be a positive integer, not {value!r}")
         if timeout_s is not None and not timeout_s > 0:
             raise ConfigurationError(f"timeout_s must be positive, not {timeout_s}")
+        if strategy is not None and not isinstance(strategy, Strategy):
+            raise ConfigurationError(f"strategy must be an llmvoice compaction Strategy, not {type(strategy).__name__}")
         if not isinstance(min_turns_between_cuts, int) or min_turns_between_cuts < 0:
             raise ConfigurationError(f"min_turns_between_cuts must be an integer >= 0, not {min_turns_between_cuts!r}")
         self.manager = manager
@@ -254,7 +259,7 @@ class TTFTController:
         self.retention = retention
         self.headroom = headroom
         self.prewarm = prewarm
-        self.summarizer = summarizer
+        self.strategy: Strategy = strategy if strategy is not None else WindowStrategy()
         self.max_context_tokens = max_context_tokens
         self.max_messages = max_messages
         self.target_context_tokens = target_context_tokens
@@ -288,6 +293,7 @@ class TTFTController:
         self._turn_tokens = _PRIOR_TURN_TOKENS
         self._history_at_end: int | None = None
         self._pending: _Pending | None = None
+        self._awaiting: tuple[int, Decision] | None = None  # (epoch, cut decision) held by the strategy
         self._watch: _Watch | None = None
         self._cooldown = 0
         self._records: list[TurnRecord] = []
@@ -459,21 +465,24 @@ class TTFTController:
         if self._history_at_end is not None and history > self._history_at_end:
             self._turn_tokens += 0.2 * ((history - self._history_at_end) - self._turn_tokens)
         self._history_at_end = history
+        self._observe()
         action, reason = "keep", ""
         requests: list[dict[str, Any]] = []
         if self._verify_last_cut():
             action, reason = "rollback", self._rollback()
         elif self._pending is not None:
             reason = "keep: the planned cut waits for its pre-warm"
+        elif self._awaiting is not None and self._awaiting[0] == self.manager.state.epoch:
+            action, reason, requests = self._prepare_cut(self._awaiting[1])
         else:
+            self._awaiting = None
             decision = self._plan(committed)
             reason = decision.reason
             blocked = self._prewarm_blocks(decision)
             if blocked is not None:
                 reason = blocked
             elif decision.action == "rebase" and decision.cut is not None:
-                action = "rebase"
-                requests = self._prepare_cut(decision)
+                action, reason, requests = self._prepare_cut(decision)
             elif decision.action == "trim_dynamic" and decision.dynamic_limit is not None:
                 action = "trim_dynamic"
                 self._dynamic_limit = decision.dynamic_limit
@@ -550,7 +559,7 @@ class TTFTController:
             turn_tokens=self._turn_tokens,
             retention=self.retention,
             headroom=self.headroom,
-            summary_tokens=self._summary_budget() if self.summarizer is not None else 0,
+            summary_tokens=self.strategy.replacement_tokens,
             max_context_tokens=self.max_context_tokens,
             max_messages=self.max_messages,
             target_context_tokens=self.target_context_tokens,
@@ -583,31 +592,42 @@ class TTFTController:
         prompt, prefix = self._request_mix
         return max(prompt - prefix, 0)
 
-    def _summary_budget(self) -> int:
-        return 300
+    def _observe(self) -> None:
+        try:
+            self.strategy.observe(self.manager.state, self.manager.adapter)
+        except Exception as exc:  # background preparation must never break a turn
+            _log.warning("%s strategy: observe failed (%s: %s)", self.strategy.name, type(exc).__name__, exc)
 
-    def _prepare_cut(self, decision: Decision) -> list[dict[str, Any]]:
+    def _prepare_cut(self, decision: Decision) -> tuple[str, str, list[dict[str, Any]]]:
+        """Ask the strategy for the cut's replacement; rebase and pre-warm when it is ready."""
         assert decision.cut is not None
         state = self.manager.state
-        span = list(state.committed[: decision.cut])
-        replacement: tuple[Message, ...] = ()
-        if self.summarizer is not None:
-            try:
-                text = self.summarizer(span)
-            except Exception as exc:  # a failing summariser leaves a plain cut, never a broken turn
-                _log.warning("summariser failed (%s: %s); cutting without a summary", type(exc).__name__, exc)
-                text = None
-            if text:
-                covers = sorted({i for m in span for i in ((m.id, *m.covers) if m.kind != "summary" else m.covers)})
-                replacement = (fn.summary_message(text, covers),)
-        rebased = fn.rebase(state, decision.cut, replacement)
-        self._pending = _Pending(decision.cut, replacement, decision, not self.prewarm, state, rebased)
+        strategy = self.strategy
+        self._awaiting = None
+        try:
+            data = CompactionInput(state, decision.cut, self.manager.adapter, strategy.replacement_tokens, self.clock())
+            outcome = strategy.compact(data)
+        except Exception as exc:  # a broken strategy leaves the history as it is
+            _log.warning("%s strategy failed (%s: %s); no cut", strategy.name, type(exc).__name__, exc)
+            return "keep", f"keep: the {strategy.name} strategy failed ({type(exc).__name__})", []
+        if isinstance(outcome, Wait):
+            self._awaiting = (state.epoch, decision)
+            return "keep", f"keep: a cut is due ({decision.reason}); {outcome.reason}", []
+        if not isinstance(outcome, Replace):
+            return "keep", f"keep: a cut is due ({decision.reason}); {outcome.reason}", []
+        try:
+            rebased = fn.rebase(state, decision.cut, outcome.blocks)
+        except LLMVoiceError as exc:
+            _log.warning("%s strategy: its replacement was refused (%s)", strategy.name, exc)
+            return "keep", f"keep: the {strategy.name} replacement was refused ({exc})", []
+        self._pending = _Pending(decision.cut, outcome.blocks, decision, not self.prewarm, state, rebased)
         if self.on_compression is not None:
             self.on_compression(decision)
+        reason = f"{decision.reason}; {outcome.note}" if outcome.note else decision.reason
         if not self.prewarm:
-            return []
+            return "rebase", reason, []
         self._counters["prewarms"] += 1
-        return [self._prewarm_request(rebased)]
+        return "rebase", reason, [self._prewarm_request(rebased)]
 
     def _prewarm_request(self, state: State) -> dict[str, Any]:
         built = fn.build_request(state, self.manager.adapter, None)
@@ -654,6 +674,7 @@ class TTFTController:
         assert watch is not None
         self._watch = None
         self._pending = None
+        self._awaiting = None
         observed = ", ".join(f"{o * 1000:.0f}" for o in watch.observed)
         predicted = ", ".join(f"{p * 1000:.0f}" for p in watch.predicted)
         self.manager.rollback(watch.before)
