@@ -21,9 +21,9 @@ from llmvoice.compaction import (
     covered_ids,
 )
 from llmvoice.control.controller import TTFTController
-from llmvoice.functional import summary_message
 from llmvoice.control.model import LatencyPrior
 from llmvoice.errors import ConfigurationError
+from llmvoice.functional import summary_message
 from llmvoice.tokens import EstimateCounter
 
 SYSTEM = "You are Ava, the voice assistant of Northwind Outfitters."
