@@ -318,6 +318,7 @@ def _mark_built(state: State) -> State:
         state.next_id,
         state.closed,
         n,
+        state.tool_output_limit,
     )
 
 

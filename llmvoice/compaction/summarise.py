@@ -14,8 +14,12 @@ One summary runs at a time. A summary that fails, comes back empty or takes long
 ``timeout_s`` leaves the history as it is, and the next attempt waits ``backoff_s``, doubling
 after each failure in a row up to ``max_backoff_s``. A summary that arrives for a span that is
 no longer the head of the history (a rollback or another cut happened meanwhile) is dropped.
-Summaries are summarised again with the rest of a later span, and each records the ids of every
-message it stands for.
+
+Summaries are incremental: the summaries at the head of a cut span (written by earlier cuts)
+are carried over verbatim and only the messages after them are summarised, so early details are
+not worn away by summarising the same text again and again. When the carried summaries would
+exceed ``max_summary_tokens``, the whole span, summaries included, is summarised into one.
+Every summary records the ids of every message it stands for.
 
 Use it with any client::
 
@@ -33,7 +37,7 @@ import inspect
 import logging
 import math
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -51,12 +55,28 @@ __all__ = ["DEFAULT_INSTRUCTION", "SummariseStrategy", "SummaryJob", "summary_re
 
 _log = logging.getLogger("llmvoice.compaction")
 
-#: The instruction appended after the cached conversation.
+#: The instruction appended after the cached conversation; ``{scope}`` says which part to summarise.
 DEFAULT_INSTRUCTION: Final[str] = (
-    "Summarise the conversation so far for your own later reference, in plain sentences: keep every "
-    "name, number, date, order or booking reference, preference, decision and open question exactly "
-    "as stated; drop greetings and small talk. Reply with the summary only."
+    "Summarise {scope} for your own later reference, in plain sentences: keep every name, number, "
+    "date, order or booking reference, preference, decision and open question exactly as stated; "
+    "drop greetings and small talk. Reply with the summary only."
 )
+_QUOTE_CHARS: Final[int] = 60
+
+
+def scope_of(state: State, start: int, cut: int) -> str:
+    """Words for ``committed[start:cut]``, the part of the conversation a summary covers."""
+    committed = state.committed
+    scope = "the conversation above"
+    if start > 0:
+        scope += " after the earlier summaries at its start"
+    if cut < len(committed) or state.recent:
+        following = committed[cut] if cut < len(committed) else state.recent[0]
+        text = " ".join(following.text.split())
+        if text:
+            quoted = text[:_QUOTE_CHARS] + ("..." if len(text) > _QUOTE_CHARS else "")
+            scope += f', up to (not including) the {following.role} message that starts "{quoted}"'
+    return scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +86,8 @@ class SummaryJob:
     Attributes:
         request: the provider request's keyword arguments: the cached conversation, the
             instruction at its tail, ``max_tokens``. Send it with your client as is.
-        span: the blocks the summary will replace, oldest first.
+        span: the blocks the new summary stands for, oldest first (earlier summaries carried over
+            verbatim are not in it; when summaries are merged, they are).
         covers: the ids of every message the summary stands for.
         adapter: the session's adapter (:meth:`text_of` reads a response with it).
     """
@@ -131,6 +152,8 @@ class SummariseStrategy(Strategy):
         background: run the summary in the background (``False``: inline, when asked).
         fallback: the strategy used while a summary cannot be had (failure, back-off); ``None``
             keeps the history as it is.
+        max_summary_tokens: carried-over summaries beyond this many tokens are merged into one
+            (default: 4 x ``max_tokens``).
     """
 
     name: ClassVar[str] = "summarise"
@@ -146,6 +169,7 @@ class SummariseStrategy(Strategy):
         max_backoff_s: float = 300.0,
         background: bool = True,
         fallback: Strategy | None = None,
+        max_summary_tokens: int | None = None,
     ) -> None:
         if not callable(summarize):
             raise ConfigurationError(f"summarize must be callable, not {type(summarize).__name__}")
@@ -166,6 +190,10 @@ class SummariseStrategy(Strategy):
         self.max_backoff_s = float(max_backoff_s)
         self.background = background
         self.fallback = fallback
+        self.max_tokens = max_tokens
+        self.max_summary_tokens = 4 * max_tokens if max_summary_tokens is None else max_summary_tokens
+        if isinstance(self.max_summary_tokens, bool) or not isinstance(self.max_summary_tokens, int):
+            raise ConfigurationError(f"max_summary_tokens must be an integer, not {max_summary_tokens!r}")
         self._lock = threading.Lock()
         self._running: _Run | None = None
         self._done: tuple[tuple[str, int, tuple[int, ...]], str] | None = None
@@ -183,9 +211,30 @@ class SummariseStrategy(Strategy):
         """The summary of ``data.span`` when it is written; otherwise start it, or wait for it."""
         return self._decide(data, start=True)
 
+    def observe(self, state: State, adapter: ProviderAdapter) -> None:
+        """Reserve room for the summaries a cut would carry over (the planner reads it)."""
+        carried = sum(adapter.committed_tokens(state)[: _leading_summaries(state.committed)])
+        self.replacement_tokens = self.max_tokens + (
+            carried if carried + self.max_tokens <= self.max_summary_tokens else 0
+        )
+
+    def _split(self, data: CompactionInput) -> int:
+        """How many summaries at the head of the span are carried over verbatim."""
+        span = data.span
+        carried = min(_leading_summaries(span), len(span))
+        if carried == len(span):
+            return 0  # only summaries: merge them
+        if carried:
+            tokens = sum(data.adapter.count_message_tokens(data.adapter.format_message(m)) for m in span[:carried])
+            if tokens + self.max_tokens > self.max_summary_tokens:
+                return 0
+        return carried
+
     def _decide(self, data: CompactionInput, *, start: bool) -> Outcome:
-        span = tuple(data.span)
-        key = (data.state.session_id, data.state.epoch, tuple(m.id for m in span))
+        carried = self._split(data)
+        kept = tuple(data.span[:carried])
+        span = tuple(data.span[carried:])
+        key = (data.state.session_id, data.state.epoch, tuple(m.id for m in data.span))
         covers = covered_ids(span)
         with self._lock:
             if self._failed is not None:
@@ -196,7 +245,11 @@ class SummariseStrategy(Strategy):
                 if done[0] == key:
                     self._failures = 0
                     self.counts["written"] += 1
-                    return Replace((fn.summary_message(done[1], covers),), f"summarise: {len(span)} blocks summarised")
+                    block = fn.summary_message(done[1], covers)
+                    note = f"summarise: {len(span)} blocks summarised" + (
+                        f", {carried} summaries kept" if carried else ""
+                    )
+                    return Replace((*kept, block), note)
                 self.counts["stale"] += 1
                 _log.info("summary dropped: the history changed while it was written")
             running = self._running
@@ -213,7 +266,8 @@ class SummariseStrategy(Strategy):
                 return Skip("summarise: no summary was written")
             if data.state.open_tool_calls:
                 return Skip("summarise: tool calls wait for their results")
-            request = summary_request(data.state, data.adapter, self.instruction, self.replacement_tokens)
+            instruction = self.instruction.replace("{scope}", scope_of(data.state, carried, data.cut))
+            request = summary_request(data.state, data.adapter, instruction, self.max_tokens)
             job = SummaryJob(request, span, covers, data.adapter)
             token = object()
             self._running = _Run(key, data.now + self.timeout_s, token)
@@ -299,6 +353,15 @@ class SummariseStrategy(Strategy):
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _leading_summaries(blocks: Sequence[Message]) -> int:
+    count = 0
+    for message in blocks:
+        if message.kind != "summary":
+            break
+        count += 1
+    return count
 
 
 def _is_async(function: Callable[..., Any]) -> bool:
