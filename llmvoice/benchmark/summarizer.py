@@ -28,14 +28,15 @@ __all__ = ["ExtractiveSummarizer"]
 
 _SENTENCE: Final = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD: Final = re.compile(r"[^\W_](?:[\w'-]*\w)?")
-_ROLES: Final[frozenset[str]] = frozenset({"user", "assistant", "tool"})
+# A summary restates what was said; tool outputs reach it through the replies that relay them.
+_ROLES: Final[frozenset[str]] = frozenset({"user", "assistant"})
 # Salience weight of a term, on top of its inverse document frequency.
 _DIGIT_WEIGHT: Final[float] = 2.0
 _CAPITAL_WEIGHT: Final[float] = 1.5
 
 
 def _text_of(message: Mapping[str, Any]) -> str:
-    """The text of a message: a string content, or its text parts joined by newlines."""
+    """The text of a message: a string content, or its text parts joined by newlines (not tool results)."""
     content = message.get("content")
     if isinstance(content, str):
         return content
@@ -46,8 +47,6 @@ def _text_of(message: Mapping[str, Any]) -> str:
                 text = part.get("text")
                 if isinstance(text, str):
                     parts.append(text)
-                elif isinstance(part.get("content"), str):  # an Anthropic tool_result block
-                    parts.append(part["content"])
         return "\n".join(parts)
     return ""
 
@@ -60,9 +59,12 @@ def _tokens(text: str) -> int:
 class ExtractiveSummarizer:
     """Picks the most salient whole sentences of a conversation, in their original order.
 
-    The text of user, assistant and tool messages (system messages are left out) is split into
-    sentences at ``.``/``!``/``?`` followed by whitespace, and at line breaks. Each sentence
-    scores the sum, over its distinct words, of the word's inverse sentence frequency
+    The text of user and assistant messages is read; system messages and tool outputs are left
+    out (an LLM summary restates what the assistant told the caller about a lookup, which is in
+    its reply, and does not copy the raw output: read as text, a JSON result is a long run of
+    numbers that would crowd out everything the caller said). It is split into sentences at
+    ``.``/``!``/``?`` followed by whitespace, and at line breaks. Each sentence scores the sum,
+    over its distinct words, of the word's inverse sentence frequency
     ``log((1 + n) / (1 + df)) + 1``, times 2 for a word containing a digit or 1.5 for a
     capitalised one, divided by the square root of its word count. Sentences are taken from the
     highest score down (ties: the earlier one), skipping repeats and any that would overflow the

@@ -91,9 +91,11 @@ def find_model(model: str | os.PathLike[str] | None = None) -> str:
     return DEFAULT_MODEL
 
 
-def _load_sentence_transformer(model: str, device: str) -> EncodeFn:
+def _load_sentence_transformer(model: str, device: str, threads: int | None) -> EncodeFn:
     if not Path(model).is_dir():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # use the local cache; never wait on the hub
+    if threads is not None:
+        importlib.import_module("torch").set_num_threads(threads)
     sentence_transformers = importlib.import_module("sentence_transformers")
     loaded = sentence_transformers.SentenceTransformer(model, device=device)
 
@@ -113,6 +115,9 @@ class Embedder:
             ``encode(texts) -> array`` (one row per text) used instead of sentence-transformers.
         background: embed in a worker thread (``False``: in the caller's thread, when asked).
         device: the torch device for sentence-transformers.
+        threads: torch's CPU threads, set when the model loads (``torch.set_num_threads`` is
+            process-wide); 1 by default, so embedding never competes with the audio pipeline for
+            cores; ``None`` leaves torch as it is.
 
     Attributes:
         status: ``"idle"`` (nothing loaded yet), ``"loading"``, ``"ready"`` or ``"failed"``.
@@ -125,11 +130,13 @@ class Embedder:
         *,
         background: bool = True,
         device: str = "cpu",
+        threads: int | None = 1,
     ) -> None:
         self._encode: EncodeFn | None = model if callable(model) else None
         self.model = None if callable(model) else find_model(model)
         self.background = background
         self.device = device
+        self.threads = threads
         self.status = "ready" if self._encode is not None else "idle"
         self.error: str | None = None
         self._vectors: OrderedDict[str, Vector] = OrderedDict()
@@ -144,7 +151,7 @@ class Embedder:
         self.status = "loading"
         try:
             assert self.model is not None
-            self._encode = _load_sentence_transformer(self.model, self.device)
+            self._encode = _load_sentence_transformer(self.model, self.device, self.threads)
         except Exception as exc:
             self._fail(f"cannot load the embedding model {self.model!r} ({type(exc).__name__}: {exc})")
             return None
