@@ -137,7 +137,7 @@ def test_cut_is_planned_when_the_prediction_exceeds_the_target() -> None:
     controller, clock = make()
     assert turns_until_cut(controller, clock) == 6
     assert controller.history[-1].reason == (
-        "rebase: predicted P95 761 ms > 760 ms; cut 6 of 14 blocks, keep 4,448 history tokens"
+        "rebase: predicted P95 761 ms > 760 ms; cut 8 of 14 blocks, keep 3,336 history tokens"
     )
 
 
@@ -159,7 +159,7 @@ def test_prewarm_request_is_the_new_prefix() -> None:
     assert (warm["max_completion_tokens"], warm["messages"][0], len(warm["messages"])) == (
         1,
         {"role": "system", "content": SYSTEM},
-        9,
+        7,
     )
 
 
@@ -170,7 +170,7 @@ def test_switch_after_prewarm() -> None:
     controller.prewarmed()
     request = controller.begin_turn({"role": "user", "content": "next"})
     state = controller.manager.state
-    assert (state.epoch, len(state.archive), len(request["messages"])) == (1, 6, 10)
+    assert (state.epoch, len(state.archive), len(request["messages"])) == (1, 8, 8)
     assert controller.stats().rebases == 1
 
 
@@ -289,7 +289,7 @@ def test_on_compression_gets_the_decision() -> None:
     decisions: list[Any] = []
     controller, clock = make(on_compression=decisions.append)
     turns_until_cut(controller, clock)
-    assert [(d.action, d.cut) for d in decisions] == [("rebase", 6)]
+    assert [(d.action, d.cut) for d in decisions] == [("rebase", 8)]
 
 
 def test_max_context_tokens_without_target() -> None:

@@ -24,6 +24,7 @@ def data(blocks: int = 10, block: int = 100, **changes: Any) -> PlanInput:
         "boundaries": tuple(range(1, blocks + 1)),
         "turn_tokens": 1000.0,
         "headroom": 1.0,
+        "retention": 0.6,
     }
     values.update(changes)
     return PlanInput(**values)
@@ -109,13 +110,24 @@ def test_no_cut_point_keeps() -> None:
     )
 
 
-def test_unreachable_target_keeps_the_history() -> None:
-    """When even an empty history misses the target, cutting would forget for nothing: keep."""
-    decision = plan(data(blocks=60, block=1000, coefficients=(1.2, 1e-4, 1e-5)))
+def test_unreachable_target_keeps_a_history_close_to_the_floor() -> None:
+    """When even an empty history misses the target, a history costing under 15 % more is kept."""
+    decision = plan(data(blocks=10, block=1000, coefficients=(1.2, 1e-4, 1e-5)))
     assert (decision.action, decision.cut, decision.reason) == (
         "keep",
         None,
-        "keep: target unreachable, an empty history still predicts 1310 ms",
+        "keep: predicted P95 1410 ms within 1506 ms (target out of reach: an empty history predicts 1310 ms)",
+    )
+
+
+def test_unreachable_target_still_bounds_the_history() -> None:
+    """A history costing more than 15 % over the floor (1,310 ms) is cut to fit 1,506 ms."""
+    decision = plan(data(blocks=60, block=1000, coefficients=(1.2, 1e-4, 1e-5)))
+    assert (decision.action, decision.cut, decision.reason) == (
+        "rebase",
+        49,
+        "rebase: predicted P95 1910 ms > 1506 ms (target out of reach: an empty history predicts 1310 ms); "
+        "cut 49 of 60 blocks, keep 11,000 history tokens",
     )
 
 

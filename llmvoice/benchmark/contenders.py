@@ -1029,7 +1029,6 @@ class LLMVoiceContender(Contender):
         )
         self._now = 0.0
         self._summary_requests: list[dict[str, Any]] = []
-        self._summarizer = ExtractiveSummarizer(_LLMVOICE_SUMMARY_TOKENS)
         self.controller = TTFTController(
             self.manager,
             target_ms=target_ms,
@@ -1058,7 +1057,8 @@ class LLMVoiceContender(Contender):
     def _summarize(self, job: SummaryJob) -> str:
         # The summary request goes to the provider in idle(); its text is the extractive stand-in's.
         self._summary_requests.append(job.request)
-        return self._summarizer.summarize([m.to_dict() for m in job.span])
+        summarizer = ExtractiveSummarizer(int(job.request["max_tokens"]))
+        return summarizer.summarize([m.to_dict() for m in job.span])
 
     def speech_start(self, at_s: float, send: Send) -> None:
         """Pre-warm the prefix when the pause since the last request outlasted the cache."""

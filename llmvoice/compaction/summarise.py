@@ -62,6 +62,8 @@ DEFAULT_INSTRUCTION: Final[str] = (
     "drop greetings and small talk. Reply with the summary only."
 )
 _QUOTE_CHARS: Final[int] = 60
+#: The smallest summary asked for, however tight the budget.
+_MIN_SUMMARY_TOKENS: Final[int] = 32
 
 
 def scope_of(state: State, start: int, cut: int) -> str:
@@ -218,20 +220,24 @@ class SummariseStrategy(Strategy):
             carried if carried + self.max_tokens <= self.max_summary_tokens else 0
         )
 
-    def _split(self, data: CompactionInput) -> int:
-        """How many summaries at the head of the span are carried over verbatim."""
+    def _split(self, data: CompactionInput) -> tuple[int, int]:
+        """How many summaries at the head of the span are carried over verbatim, and the new summary's size.
+
+        Carried summaries and the new one must fit ``max_summary_tokens`` and the cut's budget;
+        otherwise every summary is merged into one of at most the budget.
+        """
         span = data.span
         carried = min(_leading_summaries(span), len(span))
-        if carried == len(span):
-            return 0  # only summaries: merge them
-        if carried:
+        limit = min(self.max_summary_tokens, data.budget_tokens) if data.budget_tokens else self.max_summary_tokens
+        if 0 < carried < len(span):
             tokens = sum(data.adapter.count_message_tokens(data.adapter.format_message(m)) for m in span[:carried])
-            if tokens + self.max_tokens > self.max_summary_tokens:
-                return 0
-        return carried
+            if tokens + self.max_tokens <= limit:
+                return carried, self.max_tokens
+        size = min(self.max_tokens, data.budget_tokens) if data.budget_tokens else self.max_tokens
+        return 0, max(size, _MIN_SUMMARY_TOKENS)
 
     def _decide(self, data: CompactionInput, *, start: bool) -> Outcome:
-        carried = self._split(data)
+        carried, size = self._split(data)
         kept = tuple(data.span[:carried])
         span = tuple(data.span[carried:])
         key = (data.state.session_id, data.state.epoch, tuple(m.id for m in data.span))
@@ -267,7 +273,7 @@ class SummariseStrategy(Strategy):
             if data.state.open_tool_calls:
                 return Skip("summarise: tool calls wait for their results")
             instruction = self.instruction.replace("{scope}", scope_of(data.state, carried, data.cut))
-            request = summary_request(data.state, data.adapter, instruction, self.max_tokens)
+            request = summary_request(data.state, data.adapter, instruction, size)
             job = SummaryJob(request, span, covers, data.adapter)
             token = object()
             self._running = _Run(key, data.now + self.timeout_s, token)

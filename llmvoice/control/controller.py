@@ -216,7 +216,7 @@ class TTFTController:
         window: int = 20,
         min_turns_between_cuts: int = 5,
         min_dynamic_share: float = 1.0,
-        retention: float = 0.6,
+        retention: float = 0.5,
         headroom: float = 0.92,
         prewarm: bool = True,
         strategy: Strategy | None = None,
@@ -605,7 +605,7 @@ class TTFTController:
         strategy = self.strategy
         self._awaiting = None
         try:
-            data = CompactionInput(state, decision.cut, self.manager.adapter, strategy.replacement_tokens, self.clock())
+            data = CompactionInput(state, decision.cut, self.manager.adapter, decision.summary_tokens, self.clock())
             outcome = strategy.compact(data)
         except Exception as exc:  # a broken strategy leaves the history as it is
             _log.warning("%s strategy failed (%s: %s); no cut", strategy.name, type(exc).__name__, exc)

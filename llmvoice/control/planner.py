@@ -28,6 +28,11 @@ ACTIONS: Final[tuple[str, ...]] = ("keep", "rebase", "trim_dynamic", "rollback")
 
 Action = Literal["keep", "rebase", "trim_dynamic", "rollback"]
 
+#: The largest share of the history a cut keeps that its replacement (a summary) may take.
+_SUMMARY_SHARE: Final[float] = 1 / 3
+#: When the target is out of reach, the history may cost this much over an empty history.
+_FLOOR_SLACK: Final[float] = 1.15
+
 
 @dataclass(frozen=True, slots=True)
 class PlanInput:
@@ -64,7 +69,7 @@ class PlanInput:
     boundaries: tuple[int, ...]
     dynamic_tokens: int = 0
     turn_tokens: float = 0.0
-    retention: float = 0.6
+    retention: float = 0.5
     headroom: float = 0.9
     summary_tokens: int = 0
     max_context_tokens: int | None = None
@@ -117,6 +122,9 @@ class Decision:
             that was not pre-warmed); equals ``predicted_s`` for ``keep``.
         reason: why, in words (logged and reported).
         dynamic_limit: for ``trim_dynamic``, the most dynamic-context tokens to send from now on.
+        summary_tokens: for a rebase, the tokens reserved for what replaces the cut span (the
+            budget the compaction strategy gets): the input's ``summary_tokens``, but at most
+            a third of the history the cut keeps, so summaries never crowd out the recent turns.
     """
 
     action: Action
@@ -126,6 +134,7 @@ class Decision:
     miss_s: float
     reason: str
     dynamic_limit: int | None = None
+    summary_tokens: int = 0
 
 
 def predict_s(coefficients: tuple[float, float, float], uncached: float, cached: float) -> float:
@@ -134,29 +143,34 @@ def predict_s(coefficients: tuple[float, float, float], uncached: float, cached:
     return base + a * max(uncached, 0.0) + b * max(cached, 0.0)
 
 
-def capacity_tokens(data: PlanInput) -> float:
-    """The largest cached prefix (tokens) for which the next turn's predicted P95 meets the target.
+def capacity_tokens(data: PlanInput, limit_s: float | None = None) -> float:
+    """The largest cached prefix (tokens) for which the next turn's predicted P95 meets a limit.
+
+    Args:
+        data: the session.
+        limit_s: the P95 limit (default: ``headroom x target``).
 
     Returns:
-        Tokens of static prompt plus history the target allows; may be negative when even an empty
+        Tokens of static prompt plus history the limit allows; may be negative when even an empty
         history misses it, and ``inf`` when cached tokens cost nothing.
     """
     base, a, b = data.coefficients
     fresh = data.dynamic_tokens + data.turn_tokens
-    budget_s = data.headroom * data.target_s / data.spread - base - a * fresh
+    limit = data.headroom * data.target_s if limit_s is None else limit_s
+    budget_s = limit / data.spread - base - a * fresh
     if b <= 0.0:
         return math.inf if budget_s >= 0 else -math.inf
     return budget_s / b
 
 
-def _cut_for(data: PlanInput, history_goal: float) -> int | None:
+def _cut_for(data: PlanInput, history_goal: float, reserve: int) -> int | None:
     """The earliest allowed cut keeping at most ``history_goal`` history tokens, or the last cut."""
     suffix = data.history_tokens
     position = 0
     for boundary in data.boundaries:
         suffix -= sum(data.block_tokens[position:boundary])
         position = boundary
-        if suffix + data.summary_tokens <= history_goal:
+        if suffix + reserve <= history_goal:
             return boundary
     return data.boundaries[-1] if data.boundaries else None
 
@@ -212,25 +226,31 @@ def plan(data: PlanInput) -> Decision:
         by_messages = history * share
         goal = by_messages if goal is None else min(goal, by_messages)
         reasons.append(f"{len(data.block_tokens)} committed blocks near max_messages {data.max_messages}")
-    if data.latency_control and predicted > limit_s:
-        allowed = capacity_tokens(data) - data.static_tokens
-        if allowed > 0:
-            by_latency = data.retention * allowed
-            goal = by_latency if goal is None else min(goal, by_latency)
-            reasons.append(f"predicted P95 {predicted * 1000:.0f} ms > {limit_s * 1000:.0f} ms")
-        elif goal is None:
+    if data.latency_control:
+        floor = data.spread * predict_s(data.coefficients, fresh, data.static_tokens)
+        unreachable = floor > limit_s
+        if unreachable and predicted > limit_s and goal is None:
             trimmed = _trim_dynamic(data, limit_s, next_prompt, predicted)
             if trimmed is not None:
                 return trimmed
-            # Even an empty history would miss the target: cutting would forget for nothing.
-            floor = data.spread * predict_s(data.coefficients, fresh, data.static_tokens)
+        if unreachable:
+            # The history may then cost FLOOR_SLACK over an empty one: cutting deeper would forget
+            # for little gain, and growing without bound would slow every later turn.
+            limit_s = floor * _FLOOR_SLACK
+        note = f" (target out of reach: an empty history predicts {floor * 1000:.0f} ms)" if unreachable else ""
+        if predicted > limit_s:
+            allowed = capacity_tokens(data, limit_s) - data.static_tokens
+            by_latency = data.retention * max(allowed, 0.0)
+            goal = by_latency if goal is None else min(goal, by_latency)
+            reasons.append(f"predicted P95 {predicted * 1000:.0f} ms > {limit_s * 1000:.0f} ms{note}")
+        elif goal is None:
             return Decision(
                 "keep",
                 None,
                 next_prompt,
                 predicted,
                 predicted,
-                f"keep: target unreachable, an empty history still predicts {floor * 1000:.0f} ms",
+                f"keep: predicted P95 {predicted * 1000:.0f} ms within {limit_s * 1000:.0f} ms{note}",
             )
     if goal is None:
         return Decision(
@@ -241,12 +261,13 @@ def plan(data: PlanInput) -> Decision:
             predicted,
             f"keep: predicted P95 {predicted * 1000:.0f} ms within {limit_s * 1000:.0f} ms",
         )
-    cut = _cut_for(data, max(goal, 0.0))
+    reserve = min(data.summary_tokens, math.floor(max(goal, 0.0) * _SUMMARY_SHARE))
+    cut = _cut_for(data, max(goal, 0.0), reserve)
     if cut is None:
         return Decision(
             "keep", None, next_prompt, predicted, predicted, "keep: " + "; ".join(reasons) + ", but no cut point yet"
         )
-    kept_history = sum(data.block_tokens[cut:]) + data.summary_tokens
+    kept_history = sum(data.block_tokens[cut:]) + reserve
     kept_prompt = round(data.static_tokens + kept_history + fresh)
     after = data.spread * predict_s(data.coefficients, fresh, data.static_tokens + kept_history)
     miss = data.spread * predict_s(data.coefficients, kept_prompt, 0)
@@ -259,6 +280,7 @@ def plan(data: PlanInput) -> Decision:
         "rebase: "
         + "; ".join(reasons)
         + f"; cut {cut} of {len(data.block_tokens)} blocks, keep {kept_history:,} history tokens",
+        summary_tokens=reserve,
     )
 
 
