@@ -236,7 +236,7 @@ def wrap(
             adapter, since ``llm_fn`` receives chat messages.
         clock: seconds, monotonic; inject a fake one for tests.
         **options: :class:`~llmvoice.control.controller.TTFTController` options
-            (``max_context_tokens``, ``summarizer``, ``on_compression``, ``verbose``, ...).
+            (``max_context_tokens``, ``strategy``, ``on_compression``, ``verbose``, ...).
 
     Returns:
         An async callable with the same call shape, plus ``stats()``, ``report()`` and
