@@ -164,3 +164,29 @@ def test_anthropic_without_key_skips(monkeypatch: pytest.MonkeyPatch, capsys: py
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     assert cli.main(["--provider", "anthropic", "--quiet"]) == 0
     assert "ANTHROPIC_API_KEY" in capsys.readouterr().err
+
+
+def test_strategy_runs_each_llmvoice_contender_once_per_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    """--strategy window,summarise+mask gives two llmvoice variants; other contenders run once."""
+    data = _json(
+        capsys,
+        "--contenders",
+        "naive,llmvoice",
+        "--strategy",
+        "window,summarise+mask",
+        "--sim",
+        "openai",
+        "--turns",
+        "3",
+    )
+    assert [s["contender"] for s in data["sections"][0]["summaries"]] == [
+        "naive",
+        "llmvoice[window]",
+        "llmvoice[summarise+mask]",
+    ]
+
+
+def test_unknown_strategy_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown --strategy is refused before anything runs."""
+    assert cli.main(["--strategy", "magic", "--quiet"]) == 2
+    assert "unknown strategy 'magic'; expected one of summarise, window, semantic, custom" in capsys.readouterr().err

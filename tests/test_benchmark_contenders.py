@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -496,3 +497,39 @@ def test_registry() -> None:
         assert cls.__doc__
     assert NaiveContender.knob and LLMBufferContender.knob and VoiceBudgetContender.knob
     assert PipecatSummarizerContender.knob == "max_context_tokens"
+
+
+def test_strategy_variants_are_named_and_configured() -> None:
+    """strategy_variant builds a subclass per strategy; +mask turns tool-output masking on."""
+    masked = contenders_module.strategy_variant(LLMVoiceContender, "window+mask")(make_scenario(2), target("openai"))
+    plain = contenders_module.strategy_variant(LLMVoiceAppendContender, "summarise")(make_scenario(2), target("openai"))
+    assert (masked.name, masked.label, masked.manager.state.tool_output_limit, masked.controller.strategy.name) == (
+        "llmvoice[window+mask]",
+        "llmvoice[window+mask]",
+        600,
+        "window",
+    )
+    assert (plain.name, plain.manager.state.tool_output_limit, plain.controller.strategy.name) == (
+        "llmvoice-append[summarise]",
+        None,
+        "summarise",
+    )
+
+
+def test_custom_strategy_runs_llmbuffers_own_hook() -> None:
+    """The custom variant cuts with llmbuffer's truncation hook and keeps every request valid."""
+    contender = contenders_module.strategy_variant(LLMVoiceContender, "custom")(
+        make_scenario(40, words=120), target("anthropic"), target_ms=300
+    )
+    played = play(contender, make_scenario(40, words=120))
+    assert contender.controller.strategy.name == "custom"
+    assert contender.counters["rebases"] >= 1
+    for _, _, request, _ in played.requests:
+        assert_valid_anthropic(request)
+
+
+@pytest.mark.parametrize("spec", ["magic", "window+zip", "+mask"])
+def test_parse_strategy_refuses_unknown_specs(spec: str) -> None:
+    """An unknown strategy or option is a ConfigurationError listing the choices."""
+    with pytest.raises(contenders_module.ConfigurationError, match=f"unknown strategy '{re.escape(spec)}'"):
+        contenders_module.parse_strategy(spec)
