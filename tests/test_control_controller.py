@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -591,3 +592,26 @@ def test_prewarmed_during_a_turn_waits_for_its_end() -> None:
     controller.end_turn()
     controller.begin_turn({"role": "user", "content": "again"})
     assert (before, controller.manager.state.epoch) == (0, 1)
+
+
+async def test_background_summary_is_awaited_and_applied_at_a_later_turn() -> None:
+    """Inside an event loop an async summary runs as a task; the cut waits for it, then is pre-warmed."""
+    calls: list[int] = []
+
+    async def summarize(job: SummaryJob) -> str:
+        calls.append(len(job.span))
+        return "The caller asked about tents."
+
+    controller, clock = make(strategy=SummariseStrategy(summarize))
+    index = 0
+    while not controller.history or "summarise: writing" not in controller.history[-1].reason:
+        assert turn(controller, clock, index) == []
+        index += 1
+    for _ in range(20):  # the summary task runs between turns
+        await asyncio.sleep(0)
+    warms = turn(controller, clock, index)
+    controller.prewarmed()
+    controller.begin_turn({"role": "user", "content": "next"})
+    head = controller.manager.state.committed[0]
+    assert (len(calls), len(warms), head.kind, controller.counters["rebases"]) == (1, 1, "summary", 1)
+    controller.close()

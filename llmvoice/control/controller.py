@@ -686,6 +686,10 @@ class TTFTController:
             self.on_rollback(reason)
         return reason
 
+    def close(self) -> None:
+        """Stop the strategy's background work (worker threads, summary tasks)."""
+        self.strategy.close()
+
     # -- the async driver -----------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
