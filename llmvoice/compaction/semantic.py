@@ -146,7 +146,9 @@ class Embedder:
         self._pending: Future[None] | None = None
 
     def _ensure_model(self) -> EncodeFn | None:
-        if self._encode is not None or self.status == "failed":
+        if self.status == "failed":  # a batch queued before the failure is not encoded
+            return None
+        if self._encode is not None:
             return self._encode
         self.status = "loading"
         try:
@@ -206,7 +208,10 @@ class Embedder:
     def get(self, text: str) -> Vector | None:
         """The cached unit vector of ``text``, or ``None`` when it is not embedded (yet)."""
         with self._lock:
-            return self._vectors.get(text)
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)  # least recently used vectors are dropped first
+            return vector
 
     def wait(self, timeout_s: float | None = None) -> None:
         """Block until the queued texts are embedded (for tests and benchmarks)."""
@@ -236,7 +241,9 @@ class SemanticStrategy(Strategy):
             background).
         budget_tokens: the most tokens of the quoted turns (what the planner reserves).
         tool_chars: characters of a tool output that a quote keeps.
-        background: for the default embedder: embed in a worker thread.
+        background: for the default embedder: embed in a worker thread (``False``: embed in
+            the caller's thread, so :meth:`compact` blocks while it encodes texts not seen yet,
+            ~15 ms each on one CPU thread; the benchmark uses it to stay deterministic).
     """
 
     name: ClassVar[str] = "semantic"
@@ -259,6 +266,7 @@ class SemanticStrategy(Strategy):
         self._seen = -1
         self._epoch: int | None = None
         self._waits: dict[tuple[int, int], int] = {}
+        self._quotes: dict[tuple[tuple[int, str], ...], tuple[str, int]] = {}
 
     def observe(self, state: State, adapter: ProviderAdapter) -> None:
         """Queue the embeddings of messages added since the last call."""
@@ -308,7 +316,8 @@ class SemanticStrategy(Strategy):
                 self._waits = {key: waits + 1}
                 return Wait("semantic: embeddings are being computed")
             if scores is None:
-                return Replace((), "semantic: no embeddings yet, window cut")
+                reason = "no user message to rank against" if not query else "no embeddings yet"
+                return Replace((), f"semantic: {reason}, window cut")
         self._waits = {}
         assert scores is not None
         turn_scores: list[float] = []
@@ -317,8 +326,9 @@ class SemanticStrategy(Strategy):
             turn_scores.append(max(scores[position : position + len(turn)], default=0.0))
             position += len(turn)
         count = data.adapter.counter.count_text
-        quotes = [render(turn, tool_chars=self.tool_chars) for turn in turns]
-        sizes = [count(q) + 1 for q in quotes]
+        quoted = [self._quote(turn, count) for turn in turns]
+        quotes = [q for q, _ in quoted]
+        sizes = [n for _, n in quoted]
         budget = data.budget_tokens - count(f"{selection_message('', ()).text}")
         chosen: list[int] = []
         for index in sorted(range(len(turns)), key=lambda i: (-turn_scores[i], -i)):
@@ -331,6 +341,17 @@ class SemanticStrategy(Strategy):
         chosen.sort()
         block = selection_message("\n".join(quotes[i] for i in chosen), covers)
         return Replace((block,), f"semantic: {len(chosen)} of {len(turns)} turns kept")
+
+    def _quote(self, turn: Sequence[Message], count: Callable[[str], int]) -> tuple[str, int]:
+        """A turn's quote and its tokens, remembered per turn (a turn's blocks never change)."""
+        key = tuple((m.id, m.kind) for m in turn)
+        cached = self._quotes.get(key)
+        if cached is None:
+            quote = render(turn, tool_chars=self.tool_chars)
+            cached = self._quotes[key] = (quote, count(quote) + 1)
+            if len(self._quotes) > _CACHE_SIZE:
+                self._quotes.pop(next(iter(self._quotes)))
+        return cached
 
     def select(
         self, items: Sequence[str], query: str, max_tokens: int, count: Callable[[str], int]
@@ -345,6 +366,8 @@ class SemanticStrategy(Strategy):
         scores = self.rank(query, list(items))
         if scores is None or self.embedder.status == "failed":
             return None
+        if any(item and self.embedder.get(item) is None for item in items):
+            return None  # the query is cached but some items are not embedded yet
         budget = max_tokens
         chosen: list[int] = []
         for index in sorted(range(len(items)), key=lambda i: -scores[i]):

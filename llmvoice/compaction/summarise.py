@@ -151,7 +151,9 @@ class SummariseStrategy(Strategy):
         timeout_s: a summary not back after this long is given up (counted as a failure).
         backoff_s: the wait after the first failure; it doubles after each failure in a row.
         max_backoff_s: the longest wait between attempts.
-        background: run the summary in the background (``False``: inline, when asked).
+        background: run the summary in the background (``False``: inline, in :meth:`compact`,
+            which then blocks for the summary; an async ``summarize`` inside a running event
+            loop still runs as a task).
         fallback: the strategy used while a summary cannot be had (failure, back-off); ``None``
             keeps the history as it is.
         max_summary_tokens: carried-over summaries beyond this many tokens are merged into one
@@ -180,7 +182,12 @@ class SummariseStrategy(Strategy):
         if not isinstance(instruction, str) or not instruction.strip():
             raise ConfigurationError("instruction must be a non-empty string")
         for label, value in (("timeout_s", timeout_s), ("backoff_s", backoff_s), ("max_backoff_s", max_backoff_s)):
-            if not isinstance(value, int | float) or not value >= 0 or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not value >= 0
+                or not math.isfinite(value)
+            ):
                 raise ConfigurationError(f"{label} must be a finite number >= 0, not {value!r}")
         if fallback is not None and not isinstance(fallback, Strategy):
             raise ConfigurationError(f"fallback must be a Strategy, not {type(fallback).__name__}")
@@ -194,8 +201,14 @@ class SummariseStrategy(Strategy):
         self.fallback = fallback
         self.max_tokens = max_tokens
         self.max_summary_tokens = 4 * max_tokens if max_summary_tokens is None else max_summary_tokens
-        if isinstance(self.max_summary_tokens, bool) or not isinstance(self.max_summary_tokens, int):
-            raise ConfigurationError(f"max_summary_tokens must be an integer, not {max_summary_tokens!r}")
+        if (
+            isinstance(self.max_summary_tokens, bool)
+            or not isinstance(self.max_summary_tokens, int)
+            or self.max_summary_tokens < max_tokens
+        ):
+            raise ConfigurationError(
+                f"max_summary_tokens must be an integer >= max_tokens ({max_tokens}), not {max_summary_tokens!r}"
+            )
         self._lock = threading.Lock()
         self._running: _Run | None = None
         self._done: tuple[tuple[str, int, tuple[int, ...]], str] | None = None
@@ -228,12 +241,12 @@ class SummariseStrategy(Strategy):
         """
         span = data.span
         carried = min(_leading_summaries(span), len(span))
-        limit = min(self.max_summary_tokens, data.budget_tokens) if data.budget_tokens else self.max_summary_tokens
+        limit = min(self.max_summary_tokens, data.budget_tokens)
         if 0 < carried < len(span):
             tokens = sum(data.adapter.count_message_tokens(data.adapter.format_message(m)) for m in span[:carried])
             if tokens + self.max_tokens <= limit:
                 return carried, self.max_tokens
-        size = min(self.max_tokens, data.budget_tokens) if data.budget_tokens else self.max_tokens
+        size = min(self.max_tokens, data.budget_tokens)
         return 0, max(size, _MIN_SUMMARY_TOKENS)
 
     def _decide(self, data: CompactionInput, *, start: bool) -> Outcome:
@@ -278,10 +291,10 @@ class SummariseStrategy(Strategy):
             token = object()
             self._running = _Run(key, data.now + self.timeout_s, token)
             self.counts["started"] += 1
-        if not self.background:
+        if not self.background and not (_is_async(self.summarize) and _loop_running()):
             self._run_inline(job, token)
             return self._decide(data, start=False)
-        self._start(job, token)
+        self._start(job, token)  # an async callable inside a running loop cannot run inline
         return Wait(f"summarise: writing a summary of {len(span)} blocks")
 
     def _instead(self, data: CompactionInput, reason: str) -> Outcome:
@@ -368,6 +381,14 @@ def _leading_summaries(blocks: Sequence[Message]) -> int:
             break
         count += 1
     return count
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _is_async(function: Callable[..., Any]) -> bool:
