@@ -161,7 +161,11 @@ def time_llmvoice(session: Session, embedder: Embedder, repeats: int) -> tuple[f
     if strategy.rank(query, texts) is None:
         raise RuntimeError("the query is not embedded after the warm-up")
     rank_s = median_seconds(lambda: strategy.rank(query, texts), repeats)
-    compact_s = median_seconds(lambda: strategy.compact(session.compaction_input()), repeats)
+    # A cut happens once per span: time compact on a fresh strategy (turn quotes not remembered yet)
+    # over the warm embedder.
+    compact_s = median_seconds(
+        lambda: SemanticStrategy(embedder, budget_tokens=BUDGET_TOKENS).compact(session.compaction_input()), repeats
+    )
     return embed_s, rank_s, compact_s, strategy.compact(session.compaction_input())
 
 
@@ -309,7 +313,8 @@ def render_markdown(report: Report) -> str:
         "seed n), its ~1,000-token system prompt and a current user question; llmvoice cuts at the last turn "
         f"boundary ≤ {CUT_SHARE:.0%} of the history with a {BUDGET_TOKENS}-token budget "
         f"(OpenAIAdapter('gpt-4o-mini'), token counts by {report.counter}). "
-        f"llmvoice: median of {report.repeats} calls, every embedding cached. voice-budget: "
+        f"llmvoice: median of {report.repeats} calls, every embedding cached; compact is a span's first (its "
+        "turns rendered and counted on the spot). voice-budget: "
         f"`SemanticTrimCompressor.compress(messages, target_tokens={VB_TARGET_TOKENS}, ...)`, model preloaded, "
         f"median of {report.vb_repeats} call(s) (1 from 1,000 messages); it re-encodes every message on each call.",
         "",
