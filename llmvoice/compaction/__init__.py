@@ -3,12 +3,10 @@
 The planner (:mod:`llmvoice.control.planner`) chooses *where* to cut, always at a turn
 boundary; a :class:`Strategy` chooses *what stands for* the archived span:
 
-=======================  =====================================================================
-:class:`WindowStrategy`  nothing: a plain cut (the default; every other strategy's fallback)
-:class:`SemanticStrategy`  the span's turns most relevant to the current turn, quoted whole
-:class:`SummariseStrategy`  an LLM summary, written in the background from the cached prefix
-:class:`CallableStrategy`  your callable (llmbuffer's ``compaction_hook`` shape is accepted)
-=======================  =====================================================================
+* :class:`WindowStrategy`: nothing, a plain cut (the default; every other strategy's fallback);
+* :class:`SemanticStrategy`: the span's turns most relevant to the current turn, quoted whole;
+* :class:`SummariseStrategy`: an LLM summary, written in the background from the cached prefix;
+* :class:`CallableStrategy`: your callable (llmbuffer's ``compaction_hook`` shape is accepted).
 
 Tool-output masking (:mod:`llmvoice.compaction.masking`) works at commit time instead: set
 ``tool_output_limit`` on the :class:`~llmvoice.PromptManager`. Nothing is ever lost: the cut span
