@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -163,6 +164,8 @@ class Embedder:
     def _fail(self, reason: str) -> None:
         self.status = "failed"
         self.error = reason
+        if sys.is_finalizing():  # the process is exiting: nothing to warn about
+            return
         _log.warning("semantic ranking is off: %s; cutting by turn window instead", reason)
 
     def _embed(self, texts: list[str]) -> None:
