@@ -29,6 +29,8 @@ PUBLIC_MODULES = [
     "llmvoice.compaction.summarise",
     "llmvoice.compaction.window",
     "llmvoice.control",
+    "llmvoice.integrations",
+    "llmvoice.integrations.pipecat",
     "llmvoice.control.controller",
     "llmvoice.control.measure",
     "llmvoice.control.model",
