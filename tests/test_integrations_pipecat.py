@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("pipecat")
 
 from pipecat.frames.frames import (
+    InterruptionFrame,
     LLMContextFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
@@ -187,3 +188,36 @@ async def test_other_services_metrics_are_ignored() -> None:
     )
     assert processor.controller is not None
     assert processor.controller.history == ()
+
+
+async def test_barge_in_before_the_first_token_is_a_censored_sample() -> None:
+    """An interruption before any token ends the controller's turn with a censored sample."""
+    processor = LLMVoiceProcessor(target_ms=800)
+    await _send(processor, LLMContext([SYSTEM, {"role": "user", "content": "hi"}]))
+    await run_test(processor, frames_to_send=[InterruptionFrame()])  # system frames overtake queued ones
+    assert processor.controller is not None
+    (record,) = processor.controller.history
+    assert record.censored is True
+
+
+async def test_barge_in_keeps_the_state_consistent() -> None:
+    """After a barge-in, the partial reply the aggregator commits and the new question are taken in."""
+    processor = LLMVoiceProcessor(target_ms=800)
+    context = LLMContext([SYSTEM, {"role": "user", "content": "tell me everything"}])
+    first = await _send(processor, context)
+    await run_test(processor, frames_to_send=[InterruptionFrame()])
+    context.add_messages(
+        [{"role": "assistant", "content": "Sure, so the"}, {"role": "user", "content": "stop, just the ETA"}]
+    )
+    sent = await _send(processor, context)
+    assert processor.controller is not None
+    assert _bytes(sent[: len(first)]) == _bytes(first)
+    assert [m["content"] for m in sent[len(first) :]] == ["Sure, so the", "stop, just the ETA"]
+    assert [r.censored for r in processor.controller.history] == [True]
+
+
+async def test_an_interruption_outside_a_turn_is_ignored() -> None:
+    """A barge-in while no LLM turn runs records nothing."""
+    processor = LLMVoiceProcessor(target_ms=800)
+    await run_test(processor, frames_to_send=[InterruptionFrame()])
+    assert processor.controller is None

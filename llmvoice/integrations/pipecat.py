@@ -24,7 +24,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pipecat.frames.frames import Frame, LLMContextFrame, LLMFullResponseEndFrame, MetricsFrame
+from pipecat.frames.frames import Frame, InterruptionFrame, LLMContextFrame, LLMFullResponseEndFrame, MetricsFrame
 from pipecat.metrics.metrics import LLMUsageMetricsData, TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.aggregators.llm_context import LLMContext, LLMSpecificMessage
@@ -88,6 +88,7 @@ class LLMVoiceProcessor(FrameProcessor):
         self.resyncs = 0
         self._ttfb: float | None = None
         self._usage: Usage | None = None
+        self._in_turn = False
         self._context: str | None = None
         self._assembled: list[dict[str, Any]] | None = None
         self._warned = False
@@ -101,6 +102,8 @@ class LLMVoiceProcessor(FrameProcessor):
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM and not frame.speculation:
             self._sync(frame.context)
+        elif isinstance(frame, InterruptionFrame):
+            self._on_response_end(interrupted=True)
         await self.push_frame(frame, direction)
 
     # -- keeping the state in step with the context ---------------------------------------------
@@ -139,6 +142,7 @@ class LLMVoiceProcessor(FrameProcessor):
             self.controller = TTFTController(self.manager, target_ms=self.target_ms, **options)
         self._ttfb, self._usage = None, None
         request = self.controller.begin_turn(dynamic_context=self._context)
+        self._in_turn = True
         return list(request["messages"])
 
     # -- metrics, through the observer ----------------------------------------------------------
@@ -161,12 +165,19 @@ class LLMVoiceProcessor(FrameProcessor):
                     output_tokens=usage.completion_tokens,
                 )
 
-    def _on_response_end(self) -> None:
+    def _on_response_end(self, *, interrupted: bool = False) -> None:
+        """End the controller's turn: at the end of the response, or at a barge-in.
+
+        A barge-in before the first token records a censored sample (the time waited so far);
+        the part of the reply that was spoken comes back with the next context, as Pipecat's
+        assistant aggregator commits it.
+        """
         controller = self.controller
-        if controller is None or self._ttfb is None:
+        if controller is None or not self._in_turn or (self._ttfb is None and not interrupted):
             return
+        self._in_turn = False
         try:
-            controller.record(ttft_s=self._ttfb, usage=self._usage)
+            controller.record(ttft_s=self._ttfb, usage=self._usage, censored=self._ttfb is None)
             controller.end_turn()
         except LLMVoiceError as exc:  # a metric out of turn must never break the pipeline
             self._warn(f"metrics could not be recorded ({exc})")
