@@ -30,6 +30,7 @@ PUBLIC_MODULES = [
     "llmvoice.compaction.window",
     "llmvoice.control",
     "llmvoice.integrations",
+    "llmvoice.integrations.livekit",
     "llmvoice.integrations.pipecat",
     "llmvoice.control.controller",
     "llmvoice.control.measure",

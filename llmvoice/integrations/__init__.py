@@ -1,3 +1,6 @@
-"""Framework integrations (optional extras): :mod:`llmvoice.integrations.pipecat`."""
+"""Framework integrations (optional extras `pipecat` and `livekit`).
+
+:mod:`llmvoice.integrations.pipecat` and :mod:`llmvoice.integrations.livekit`.
+"""
 
 __all__: list[str] = []
