@@ -13,6 +13,7 @@ pytest.importorskip("pipecat")
 from pipecat.frames.frames import (
     InterruptionFrame,
     LLMContextFrame,
+    LLMEnablePromptCachingFrame,
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
@@ -35,11 +36,8 @@ CALL = {"id": "c1", "type": "function", "function": {"name": "lookup", "argument
 
 async def _send(processor: LLMVoiceProcessor, context: LLMContext) -> list[dict[str, Any]]:
     """One LLMContextFrame through a real pipeline; the messages the LLM would receive."""
-    down, _ = await run_test(
-        processor, frames_to_send=[LLMContextFrame(context=context)], expected_down_frames=[LLMContextFrame]
-    )
-    frame = down[0]
-    assert isinstance(frame, LLMContextFrame)
+    down, _ = await run_test(processor, frames_to_send=[LLMContextFrame(context=context)])
+    (frame,) = [f for f in down if isinstance(f, LLMContextFrame)]
     return [dict(m) for m in frame.context.get_messages()]
 
 
@@ -52,9 +50,29 @@ async def test_frames_pass_through_in_order() -> None:
     context = LLMContext([SYSTEM, {"role": "user", "content": "hi"}])
     frames = [TextFrame("a"), LLMContextFrame(context=context), TextFrame("b")]
     down, _ = await run_test(
-        LLMVoiceProcessor(), frames_to_send=frames, expected_down_frames=[TextFrame, LLMContextFrame, TextFrame]
+        LLMVoiceProcessor(),
+        frames_to_send=frames,
+        expected_down_frames=[TextFrame, LLMEnablePromptCachingFrame, LLMContextFrame, TextFrame],
     )
-    assert [getattr(f, "text", None) for f in down] == ["a", None, "b"]
+    assert [getattr(f, "text", None) for f in down] == ["a", None, None, "b"]
+
+
+async def test_prompt_caching_is_switched_on_once() -> None:
+    """LLMEnablePromptCachingFrame(enable=True) goes before the first context only; it can be turned off."""
+    processor = LLMVoiceProcessor()
+    context = LLMContext([SYSTEM, {"role": "user", "content": "hi"}])
+    first, _ = await run_test(processor, frames_to_send=[LLMContextFrame(context=context)])
+    second, _ = await run_test(processor, frames_to_send=[LLMContextFrame(context=context)])
+    off, _ = await run_test(
+        LLMVoiceProcessor(enable_prompt_caching=False), frames_to_send=[LLMContextFrame(context=context)]
+    )
+    assert [type(f).__name__ for f in (*first, *second, *off)] == [
+        "LLMEnablePromptCachingFrame",
+        "LLMContextFrame",
+        "LLMContextFrame",
+        "LLMContextFrame",
+    ]
+    assert isinstance(first[0], LLMEnablePromptCachingFrame) and first[0].enable is True
 
 
 async def test_context_is_laid_out_in_cache_order() -> None:
@@ -140,9 +158,10 @@ async def test_a_context_llmvoice_cannot_take_is_passed_on(caplog: pytest.LogCap
 class ScriptedLLM(LLMService):  # type: ignore[misc]
     """A test double of a Pipecat LLM service: a scripted reply with TTFB and usage metrics."""
 
-    def __init__(self, ttfb_s: float = 0.42) -> None:
+    def __init__(self, ttfb_s: float = 0.42, *, finish: bool = True) -> None:
         super().__init__()
         self.ttfb_s = ttfb_s
+        self.finish = finish
         self.seen: list[list[dict[str, Any]]] = []
 
     async def process_frame(self, frame: Any, direction: FrameDirection) -> None:
@@ -155,6 +174,8 @@ class ScriptedLLM(LLMService):  # type: ignore[misc]
         await self.push_frame(LLMFullResponseStartFrame())
         await self.push_frame(MetricsFrame(data=[TTFBMetricsData(processor="llm", value=self.ttfb_s)]))
         await self.push_frame(LLMTextFrame("hello"))
+        if not self.finish:  # cut off mid-stream: no usage, no end
+            return
         await self.push_frame(MetricsFrame(data=[LLMUsageMetricsData(processor="llm", value=usage)]))
         await self.push_frame(LLMFullResponseEndFrame())
 
@@ -221,3 +242,15 @@ async def test_an_interruption_outside_a_turn_is_ignored() -> None:
     processor = LLMVoiceProcessor(target_ms=800)
     await run_test(processor, frames_to_send=[InterruptionFrame()])
     assert processor.controller is None
+
+
+async def test_barge_in_mid_stream_keeps_the_measured_first_token() -> None:
+    """Interrupted after its first token, the turn is recorded with that TTFB, not as censored."""
+    processor = LLMVoiceProcessor(target_ms=800)
+    pipeline = Pipeline([processor, ScriptedLLM(0.35, finish=False)])
+    context = LLMContext([SYSTEM, {"role": "user", "content": "tell me everything"}])
+    await run_test(pipeline, frames_to_send=[LLMContextFrame(context=context)], observers=[processor.observer()])
+    await run_test(processor, frames_to_send=[InterruptionFrame()])
+    assert processor.controller is not None
+    (record,) = processor.controller.history
+    assert (record.ttft_s, record.censored) == (0.35, False)

@@ -24,7 +24,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from pipecat.frames.frames import Frame, InterruptionFrame, LLMContextFrame, LLMFullResponseEndFrame, MetricsFrame
+from pipecat.frames.frames import (
+    Frame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMEnablePromptCachingFrame,
+    LLMFullResponseEndFrame,
+    MetricsFrame,
+)
 from pipecat.metrics.metrics import LLMUsageMetricsData, TTFBMetricsData
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.aggregators.llm_context import LLMContext, LLMSpecificMessage
@@ -62,6 +69,8 @@ class LLMVoiceProcessor(FrameProcessor):
         dynamic_mode: for the default manager: ``"per_turn"`` or ``"append"``.
         target_ms: the controller's P95 TTFT target (``None``: no controller).
         controller_options: more :class:`~llmvoice.TTFTController` options (``strategy``, ...).
+        enable_prompt_caching: before the first context, send ``LLMEnablePromptCachingFrame``
+            so a service with an explicit cache switch (Anthropic) turns its prompt caching on.
         **kwargs: passed to :class:`~pipecat.processors.frame_processor.FrameProcessor`.
 
     Attributes:
@@ -77,9 +86,12 @@ class LLMVoiceProcessor(FrameProcessor):
         dynamic_mode: str = "per_turn",
         target_ms: float | None = None,
         controller_options: Mapping[str, Any] | None = None,
+        enable_prompt_caching: bool = True,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.enable_prompt_caching = enable_prompt_caching
+        self._caching_sent = False
         self.manager = manager
         self.dynamic_mode = dynamic_mode
         self.target_ms = target_ms
@@ -101,6 +113,10 @@ class LLMVoiceProcessor(FrameProcessor):
         """Rewrite downstream LLM contexts in cache order; pass every frame on, in order."""
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM and not frame.speculation:
+            if self.enable_prompt_caching and not self._caching_sent:
+                # Services with an explicit cache switch (Anthropic's cache_control) turn it on.
+                self._caching_sent = True
+                await self.push_frame(LLMEnablePromptCachingFrame(enable=True), direction)
             self._sync(frame.context)
         elif isinstance(frame, InterruptionFrame):
             self._on_response_end(interrupted=True)
