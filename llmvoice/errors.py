@@ -36,6 +36,8 @@ __all__ = [
     "StateClosedError",
     "StateFormatError",
     "StateVersionError",
+    "StoreConflictError",
+    "StoreError",
     "TokenizerFallbackWarning",
     "ToolCallError",
 ]
@@ -91,6 +93,30 @@ class StateFormatError(LLMVoiceError, ValueError):
 
 class ConfigurationError(LLMVoiceError, ValueError):
     """An option has an unknown or inconsistent value."""
+
+
+class StoreError(LLMVoiceError):
+    """A session store could not load or save (I/O, a corrupt record, an invalid id)."""
+
+
+class StoreConflictError(StoreError):
+    """A save was based on an older version than the stored one: another writer saved first.
+
+    Attributes:
+        session_id: the session.
+        expected: the version the save was based on (``None``: the session was expected new).
+        actual: the version in the store.
+    """
+
+    def __init__(self, session_id: str, expected: int | None, actual: int) -> None:
+        base = "a new session" if expected is None else f"version {expected}"
+        super().__init__(
+            f"session {session_id!r} was saved by another writer: the store holds version {actual}, "
+            f"this save was based on {base}; load it again and re-apply the change"
+        )
+        self.session_id = session_id
+        self.expected = expected
+        self.actual = actual
 
 
 class AdapterError(LLMVoiceError):
