@@ -1,10 +1,12 @@
 """Session stores: where a session's state lives between turns, calls and workers.
 
-:class:`SQLiteStore` is the embedded default. Saves use optimistic concurrency: a save based on
-an older version raises :class:`~llmvoice.errors.StoreConflictError` instead of losing an update.
+:class:`SQLiteStore` is the embedded default; :class:`RedisStore` serves many workers. Saves use
+optimistic concurrency: a save based on an older version raises
+:class:`~llmvoice.errors.StoreConflictError` instead of losing an update.
 """
 
 from llmvoice.store.base import ID_PATTERN, SessionStore, Stored, check_id
+from llmvoice.store.redis import RedisStore
 from llmvoice.store.sqlite import SQLiteStore
 
-__all__ = ["ID_PATTERN", "SQLiteStore", "SessionStore", "Stored", "check_id"]
+__all__ = ["ID_PATTERN", "RedisStore", "SQLiteStore", "SessionStore", "Stored", "check_id"]
