@@ -32,6 +32,7 @@ PUBLIC_MODULES = [
     "llmvoice.integrations",
     "llmvoice.store",
     "llmvoice.store.base",
+    "llmvoice.store.memory",
     "llmvoice.store.redis",
     "llmvoice.store.sqlite",
     "llmvoice.integrations.livekit",

@@ -114,3 +114,19 @@ def test_ids_and_delete(store: RedisStore) -> None:
         True,
         False,
     )
+
+
+def test_memory_is_per_user_and_skill(store: RedisStore) -> None:
+    """Rolling memory in Redis: per (user, skill), isolated, ids checked."""
+    from llmvoice.store import remember
+
+    remember(store, "u1", "support", "Order late.")
+    remember(store, "u1", "support", "Call before 11.")
+    remember(store, "u2", "support", "Tents.")
+    assert (store.load_memory("u1", "support"), store.load_memory("u2", "support"), store.load_memory("u1", "x")) == (
+        "Order late. Call before 11.",
+        "Tents.",
+        None,
+    )
+    with pytest.raises(StoreError, match="invalid user id"):
+        store.load_memory("u1:*", "support")

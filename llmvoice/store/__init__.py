@@ -6,7 +6,20 @@ optimistic concurrency: a save based on an older version raises
 """
 
 from llmvoice.store.base import ID_PATTERN, SessionStore, Stored, check_id
+from llmvoice.store.memory import MAX_MEMORY_CHARS, RECALL_HEADING, recall_prompt, remember, trim_memory
 from llmvoice.store.redis import RedisStore
 from llmvoice.store.sqlite import SQLiteStore
 
-__all__ = ["ID_PATTERN", "RedisStore", "SQLiteStore", "SessionStore", "Stored", "check_id"]
+__all__ = [
+    "ID_PATTERN",
+    "MAX_MEMORY_CHARS",
+    "RECALL_HEADING",
+    "RedisStore",
+    "SQLiteStore",
+    "SessionStore",
+    "Stored",
+    "check_id",
+    "recall_prompt",
+    "remember",
+    "trim_memory",
+]

@@ -99,6 +99,14 @@ class SessionStore:
             check_id(prefix, "id prefix")
         return self._ids(prefix, limit)
 
+    def load_memory(self, user_id: str, skill: str) -> str | None:
+        """The rolling memory of ``user_id`` for ``skill``, or ``None`` (see :mod:`llmvoice.store.memory`)."""
+        return self._load_memory(check_id(user_id, "user id"), check_id(skill, "skill"))
+
+    def save_memory(self, user_id: str, skill: str, text: str) -> None:
+        """Replace the rolling memory of ``user_id`` for ``skill``."""
+        self._save_memory(check_id(user_id, "user id"), check_id(skill, "skill"), text, self.clock())
+
     def close(self) -> None:
         """Release connections; the default does nothing."""
 
@@ -116,4 +124,10 @@ class SessionStore:
         raise NotImplementedError
 
     def _ids(self, prefix: str, limit: int) -> list[str]:
+        raise NotImplementedError
+
+    def _load_memory(self, user_id: str, skill: str) -> str | None:
+        raise NotImplementedError
+
+    def _save_memory(self, user_id: str, skill: str, text: str, now: float) -> None:
         raise NotImplementedError

@@ -99,6 +99,19 @@ class RedisStore(SessionStore):
             raise StoreError(f"cannot list sessions: {exc}") from exc
         return sorted(k[len(head) :] for k in keys)[:limit]
 
+    def _load_memory(self, user_id: str, skill: str) -> str | None:
+        try:
+            value = self.client.get(f"{self.prefix}memory:{user_id}:{skill}")
+        except self._errors as exc:
+            raise StoreError(f"cannot load the memory of {user_id!r} for {skill!r}: {exc}") from exc
+        return None if value is None else str(value.decode())
+
+    def _save_memory(self, user_id: str, skill: str, text: str, now: float) -> None:
+        try:
+            self.client.set(f"{self.prefix}memory:{user_id}:{skill}", text)
+        except self._errors as exc:
+            raise StoreError(f"cannot save the memory of {user_id!r} for {skill!r}: {exc}") from exc
+
     def close(self) -> None:
         """Close the client's connections."""
         self.client.close()

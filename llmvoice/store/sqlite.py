@@ -29,6 +29,13 @@ _SCHEMA: Final[str] = (
 )
 
 
+_MEMORY_SCHEMA: Final[str] = (
+    "CREATE TABLE IF NOT EXISTS llmvoice_memory ("
+    "user_id TEXT NOT NULL, skill TEXT NOT NULL, saved_at REAL NOT NULL, text TEXT NOT NULL, "
+    "PRIMARY KEY (user_id, skill))"
+)
+
+
 class SQLiteStore(SessionStore):
     """Sessions in a SQLite file (``":memory:"`` for tests).
 
@@ -55,6 +62,7 @@ class SQLiteStore(SessionStore):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
+            self._db.execute(_MEMORY_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the SQLite store {self.path!r}: {exc}") from exc
 
@@ -104,6 +112,24 @@ class SQLiteStore(SessionStore):
                 (len(prefix), prefix, limit),
             ).fetchall()
         return [str(r[0]) for r in rows]
+
+    def _load_memory(self, user_id: str, skill: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT text FROM llmvoice_memory WHERE user_id = ? AND skill = ?", (user_id, skill)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _save_memory(self, user_id: str, skill: str, text: str, now: float) -> None:
+        with self._lock:
+            try:
+                self._db.execute(
+                    "INSERT INTO llmvoice_memory (user_id, skill, saved_at, text) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(user_id, skill) DO UPDATE SET saved_at = excluded.saved_at, text = excluded.text",
+                    (user_id, skill, now, text),
+                )
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot save the memory of {user_id!r} for {skill!r}: {exc}") from exc
 
     def purge_expired(self) -> int:
         """Delete the sessions past ``ttl_s``; how many were deleted (0 without a TTL)."""
