@@ -34,6 +34,7 @@ PUBLIC_MODULES = [
     "llmvoice.store.base",
     "llmvoice.store.memory",
     "llmvoice.store.redis",
+    "llmvoice.store.saver",
     "llmvoice.store.sqlite",
     "llmvoice.integrations.livekit",
     "llmvoice.integrations.pipecat",

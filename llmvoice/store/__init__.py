@@ -8,6 +8,7 @@ optimistic concurrency: a save based on an older version raises
 from llmvoice.store.base import ID_PATTERN, SessionStore, Stored, check_id
 from llmvoice.store.memory import MAX_MEMORY_CHARS, RECALL_HEADING, recall_prompt, remember, trim_memory
 from llmvoice.store.redis import RedisStore
+from llmvoice.store.saver import SessionSaver
 from llmvoice.store.sqlite import SQLiteStore
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "RECALL_HEADING",
     "RedisStore",
     "SQLiteStore",
+    "SessionSaver",
     "SessionStore",
     "Stored",
     "check_id",
