@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from llmvoice.adapters.base import CachePrefixReport, ProviderAdapter
 
 __all__ = [
+    "SUMMARY_HEADING",
     "Built",
     "accounted_ids",
     "append_message",
@@ -61,7 +62,9 @@ __all__ = [
     "turn_boundaries",
 ]
 
-_SUMMARY_HEADING: Final[str] = "Summary of the earlier conversation:\n"
+#: The first line of a summary block written by :func:`summary_message`.
+SUMMARY_HEADING: Final[str] = "Summary of the earlier conversation:\n"
+_SUMMARY_HEADING: Final[str] = SUMMARY_HEADING
 
 
 class Built(NamedTuple):

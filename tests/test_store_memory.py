@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from llmvoice import PromptManager
+from llmvoice import functional as fn
 from llmvoice.adapters import OpenAIAdapter
 from llmvoice.errors import StoreError
-from llmvoice.store import RECALL_HEADING, SQLiteStore, recall_prompt, remember, trim_memory
+from llmvoice.store import RECALL_HEADING, SQLiteStore, recall_prompt, remember, remember_session, trim_memory
 from llmvoice.tokens import EstimateCounter
 
 SYSTEM = "You are Ava, the voice agent of Northwind."
@@ -80,4 +81,21 @@ def test_no_memory_leaves_the_prompt_unchanged() -> None:
         SYSTEM,
         SYSTEM,
         f"{RECALL_HEADING}\nx",
+    )
+
+
+def test_remember_session_keeps_the_newest_summary_and_the_closing(tmp_path: Path) -> None:
+    """At session end the newest summary block and the closing line go to the user's memory."""
+    store = SQLiteStore(tmp_path / "m.db")
+    state = fn.append_messages(
+        fn.new_state("S", session_id="c1"),
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+    )
+    state = fn.rebase(state, 2, [fn.summary_message("Caller asked about order NW-1.", [0, 1])])
+    text = remember_session(store, "u1", "support", state, closing="Call ended politely.")
+    empty = remember_session(store, "u2", "support", fn.new_state("S"))
+    assert (text, empty, store.load_memory("u2", "support")) == (
+        "Caller asked about order NW-1. Call ended politely.",
+        None,
+        None,
     )

@@ -130,3 +130,38 @@ def test_memory_is_per_user_and_skill(store: RedisStore) -> None:
     )
     with pytest.raises(StoreError, match="invalid user id"):
         store.load_memory("u1:*", "support")
+
+
+def test_kill_during_saves_leaves_a_readable_state(store: RedisStore) -> None:
+    """A writer killed with SIGKILL mid-loop leaves the last saved state whole (the script is atomic)."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent(
+        f"""
+        from llmvoice import functional as fn
+        from llmvoice.store import RedisStore
+        store = RedisStore({URL!r}, prefix="test:")
+        state = fn.new_state("S", session_id="crash")
+        version = None
+        i = 0
+        while True:
+            state = fn.append_messages(state, [{{"role": "user", "content": "x" * 5000 + str(i)}},
+                                               {{"role": "assistant", "content": "y" * 5000}}])
+            version = store.save(state, expected_version=version)
+            i += 1
+            if i == 3:
+                print("ready", flush=True)
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    time.sleep(0.3)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    process.stdout.close()
+    loaded = store.load("crash")
+    assert loaded is not None and len(loaded.state.committed) == 2 * loaded.version

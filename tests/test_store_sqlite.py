@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -137,3 +138,23 @@ def test_kill_during_saves_leaves_a_readable_state(tmp_path: Path) -> None:
     loaded = SQLiteStore(db).load("crash")
     assert loaded is not None
     assert len(loaded.state.committed) == 2 * loaded.version
+
+
+def test_racing_threads_never_lose_an_update(tmp_path: Path) -> None:
+    """Eight threads, each with its own store on one file, race from version 1: exactly one wins."""
+    SQLiteStore(tmp_path / "s.db").save(_state(turns=1), expected_version=None)
+    wins: list[int] = []
+    conflicts: list[int] = []
+
+    def write(n: int) -> None:
+        try:
+            wins.append(SQLiteStore(tmp_path / "s.db").save(_state(turns=2 + n), expected_version=1))
+        except StoreConflictError:
+            conflicts.append(n)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert (wins, len(conflicts)) == ([2], 7)

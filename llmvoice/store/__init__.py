@@ -6,7 +6,14 @@ optimistic concurrency: a save based on an older version raises
 """
 
 from llmvoice.store.base import ID_PATTERN, SessionStore, Stored, check_id
-from llmvoice.store.memory import MAX_MEMORY_CHARS, RECALL_HEADING, recall_prompt, remember, trim_memory
+from llmvoice.store.memory import (
+    MAX_MEMORY_CHARS,
+    RECALL_HEADING,
+    recall_prompt,
+    remember,
+    remember_session,
+    trim_memory,
+)
 from llmvoice.store.redis import RedisStore
 from llmvoice.store.saver import SessionSaver
 from llmvoice.store.sqlite import SQLiteStore
@@ -23,5 +30,6 @@ __all__ = [
     "check_id",
     "recall_prompt",
     "remember",
+    "remember_session",
     "trim_memory",
 ]

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Final
 from llmvoice.errors import StoreError
 
 if TYPE_CHECKING:
+    from llmvoice.state import State
     from llmvoice.store.base import SessionStore
 
-__all__ = ["MAX_MEMORY_CHARS", "RECALL_HEADING", "recall_prompt", "remember", "trim_memory"]
+__all__ = ["MAX_MEMORY_CHARS", "RECALL_HEADING", "recall_prompt", "remember", "remember_session", "trim_memory"]
 
 #: The longest rolling memory kept per (user, skill), in characters.
 MAX_MEMORY_CHARS: Final[int] = 2000
@@ -61,6 +62,34 @@ def remember(store: SessionStore, user_id: str, skill: str, text: str, *, limit:
     merged = trim_memory(f"{previous} {text}".strip(), limit)
     store.save_memory(user_id, skill, merged)
     return merged
+
+
+def remember_session(
+    store: SessionStore, user_id: str, skill: str, state: State, *, closing: str = "", limit: int = MAX_MEMORY_CHARS
+) -> str | None:
+    """At a session's end: remember its newest summary (written by a summarising cut) and ``closing``.
+
+    Args:
+        store: where the memory lives.
+        user_id: the caller.
+        skill: the agent's skill (support, sales, ...).
+        state: the session's final state; its newest summary block, if any, is remembered.
+        closing: what else should carry over (for instance an LLM's one-line wrap-up of the call).
+        limit: the memory's size limit in characters.
+
+    Returns:
+        The stored memory, or ``None`` when there was nothing to remember.
+    """
+    from llmvoice.functional import SUMMARY_HEADING  # noqa: PLC0415  (functional imports nothing from here)
+
+    newest = ""
+    for message in (*state.archive, *state.committed):
+        if message.kind == "summary" and message.text.startswith(SUMMARY_HEADING):
+            newest = message.text[len(SUMMARY_HEADING) :]
+    text = " ".join(part for part in (newest.strip(), closing.strip()) if part)
+    if not text:
+        return None
+    return remember(store, user_id, skill, text, limit=limit)
 
 
 def recall_prompt(static_system: str, memory: str | None) -> str:
