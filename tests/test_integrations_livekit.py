@@ -119,6 +119,13 @@ def test_a_truncated_context_rebuilds_the_state() -> None:
     ctx.truncate(max_items=2)
     prepared = adapter.prepare(ctx)
     assert (adapter.resyncs, [m["content"] for m in _messages(prepared)]) == (1, [INSTRUCTIONS, "two", "three"])
+    assert adapter.manager is not None
+    state = adapter.manager.state  # a new epoch; what the state held is archived, ids keep counting
+    assert (state.epoch, [m.text for m in state.archive], [m.id for m in state.messages]) == (
+        1,
+        ["one", "two", "three"],
+        [3, 4],
+    )
 
 
 def test_a_context_it_cannot_take_is_sent_as_it_is(caplog: pytest.LogCaptureFixture) -> None:

@@ -141,6 +141,9 @@ async def test_a_rewritten_context_rebuilds_the_state() -> None:
     context.set_messages([SYSTEM, {"role": "user", "content": "Summary: we spoke."}, {"role": "user", "content": "ok"}])
     sent = await _send(processor, context)
     assert (processor.resyncs, [m["content"] for m in sent[1:]]) == (1, ["Summary: we spoke.", "ok"])
+    assert processor.manager is not None
+    state = processor.manager.state  # a new epoch; what the state held is archived, ids keep counting
+    assert (state.epoch, [m.text for m in state.archive], [m.id for m in state.messages]) == (1, ["hi"], [1, 2])
 
 
 async def test_a_context_llmvoice_cannot_take_is_passed_on(caplog: pytest.LogCaptureFixture) -> None:

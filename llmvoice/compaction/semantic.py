@@ -28,6 +28,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -276,14 +277,17 @@ class SemanticStrategy(Strategy):
         if self._epoch != state.epoch:  # a rebase or rollback: its summaries are new blocks
             self._epoch = state.epoch
             self._seen = -1
-        texts = []
+        # Within an epoch blocks are appended with rising ids: walk back from the newest to the
+        # first one seen (the whole state only after a rebase or rollback), not over the history.
+        texts: list[str] = []
         newest = self._seen
-        for message in (*state.committed, *state.recent):
-            if message.id > self._seen:
-                texts.append(_text(message))
-                newest = max(newest, message.id)
+        for message in chain(reversed(state.recent), reversed(state.committed)):
+            if message.id <= self._seen:
+                break
+            texts.append(_text(message))
+            newest = max(newest, message.id)
         self._seen = newest
-        self.embedder.submit(texts)
+        self.embedder.submit(reversed(texts))
 
     def rank(self, query: str, texts: Sequence[str]) -> list[float] | None:
         """Cosine similarity of each text to ``query`` from cached vectors (``None``: not embedded yet)."""

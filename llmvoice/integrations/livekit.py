@@ -30,10 +30,10 @@ from typing import Any
 from livekit.agents import llm
 from livekit.agents.metrics import LLMMetrics
 
-from llmvoice import functional as fn
 from llmvoice.adapters.base import Usage
 from llmvoice.control.controller import TTFTController
 from llmvoice.errors import LLMVoiceError
+from llmvoice.integrations._session import FrameworkSession
 from llmvoice.manager import PromptManager
 
 __all__ = ["LLMVoiceChatContext", "from_chat_items", "to_chat_items"]
@@ -103,11 +103,6 @@ class LLMVoiceChatContext:
         dynamic_mode: for the default manager: ``"per_turn"`` or ``"append"``.
         target_ms: the controller's P95 TTFT target (``None``: no controller).
         controller_options: more :class:`~llmvoice.TTFTController` options (``strategy``, ...).
-
-    Attributes:
-        manager: the prompt manager, once the first context arrived (or the one given).
-        controller: the TTFT controller, when ``target_ms`` is given and a context arrived.
-        resyncs: how many times the state was rebuilt because the context was rewritten elsewhere.
     """
 
     def __init__(
@@ -118,20 +113,28 @@ class LLMVoiceChatContext:
         target_ms: float | None = None,
         controller_options: Mapping[str, Any] | None = None,
     ) -> None:
-        self.manager = manager
-        self.dynamic_mode = dynamic_mode
-        self.target_ms = target_ms
-        self.controller_options = dict(controller_options or {})
-        self.controller: TTFTController | None = None
-        self.resyncs = 0
-        self._context: str | None = None
-        self._seen: list[str] = []
+        self._session = FrameworkSession(manager, dynamic_mode, target_ms, controller_options)
+        self._seen: list[str] | None = None  # ids of the items taken in; None: start again
         self._instructions: str | None = None
-        self._in_turn = False
+
+    @property
+    def manager(self) -> PromptManager | None:
+        """The prompt manager, once the first context arrived (or the one given)."""
+        return self._session.manager
+
+    @property
+    def controller(self) -> TTFTController | None:
+        """The TTFT controller, when ``target_ms`` is given and a context arrived."""
+        return self._session.controller
+
+    @property
+    def resyncs(self) -> int:
+        """How many times the state was rebuilt because the context was rewritten elsewhere."""
+        return self._session.resyncs
 
     def set_context(self, dynamic_context: str | None) -> None:
         """The dynamic context (RAG results, caller state) of the next turns; ``None`` for none."""
-        self._context = dynamic_context
+        self._session.context = dynamic_context
 
     def prepare(self, chat_ctx: llm.ChatContext) -> llm.ChatContext:
         """The chat context to send this turn, in cache order; ``chat_ctx`` itself is not changed.
@@ -149,70 +152,38 @@ class LLMVoiceChatContext:
         instructions = "\n\n".join(leading)
         body = items[len(leading) :]
         ids = [i.id for i in body]
+        seen = self._seen
         try:
-            if self.manager is None or instructions != self._instructions or ids[: len(self._seen)] != self._seen:
-                if self.manager is not None:
-                    self.resyncs += 1
-                    _log.info("the chat context was rewritten outside llmvoice; rebuilding its state (a new prefix)")
-                self._reset(instructions)
+            if seen is None or instructions != self._instructions or ids[: len(seen)] != seen:
+                manager: PromptManager | None = self._session.restart(instructions, rewritten=seen is not None)
+                self._instructions = instructions
                 new = body
             else:
-                new = body[len(self._seen) :]
-            assert self.manager is not None
+                manager = self._session.manager
+                new = body[len(seen) :]
+            assert manager is not None
             for message in from_chat_items(new):
-                self.manager.append(message)
+                manager.append(message)
             self._seen = ids
-            messages = self._build()
+            messages = self._session.build()
         except LLMVoiceError as exc:
-            self.manager, self._seen = None, []
+            self._seen = None  # the next context is taken in afresh (what was held goes to the archive)
             _log.warning("llmvoice: the chat context cannot be taken in (%s); it is sent as it is", exc)
             return chat_ctx
         return llm.ChatContext(to_chat_items(messages))
 
-    def _reset(self, instructions: str) -> None:
-        self._instructions = instructions
-        if self.manager is None:
-            self.manager = PromptManager(instructions, dynamic_mode=self.dynamic_mode)
-            return
-        state = self.manager.state
-        self.manager.state = fn.new_state(
-            instructions,
-            tools=[dict(t) for t in state.tools],
-            transition_mode=state.transition_mode,
-            dynamic_mode=state.dynamic_mode,
-            session_id=state.session_id,
-            tool_output_limit=state.tool_output_limit,
-        )
-
-    def _build(self) -> list[dict[str, Any]]:
-        assert self.manager is not None
-        if self.target_ms is None:
-            return self.manager.build_messages(self._context)
-        if self.controller is None or self.controller.manager is not self.manager:
-            options = {"prewarm": False, **self.controller_options}
-            self.controller = TTFTController(self.manager, target_ms=self.target_ms, **options)
-        request = self.controller.begin_turn(dynamic_context=self._context)
-        self._in_turn = True
-        return list(request["messages"])
-
     def on_metrics(self, metrics: Any) -> None:
         """Feed the controller from LiveKit's ``LLMMetrics`` (other metrics are ignored)."""
-        controller = self.controller
-        if not isinstance(metrics, LLMMetrics) or controller is None or not self._in_turn:
+        if not isinstance(metrics, LLMMetrics):
             return
-        self._in_turn = False
         usage = Usage(
             input_tokens=metrics.prompt_tokens,
             cached_tokens=metrics.prompt_cached_tokens,
             cache_write_tokens=metrics.cache_creation_tokens or None,
             output_tokens=metrics.completion_tokens,
         )
-        censored = metrics.cancelled and metrics.ttft < 0
-        try:
-            controller.record(ttft_s=None if metrics.ttft < 0 else metrics.ttft, usage=usage, censored=censored)
-            controller.end_turn()
-        except LLMVoiceError as exc:  # a metric out of turn must never break the agent
-            _log.warning("llmvoice: LLM metrics could not be recorded (%s)", exc)
+        # A request cancelled before its first token reports ttft -1: a censored sample.
+        self._session.finish(None if metrics.ttft < 0 else metrics.ttft, usage)
 
     def llm_node(
         self,

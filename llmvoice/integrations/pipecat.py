@@ -38,10 +38,10 @@ from pipecat.processors.aggregators.llm_context import LLMContext, LLMSpecificMe
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.llm_service import LLMService
 
-from llmvoice import functional as fn
 from llmvoice.adapters.base import Usage
 from llmvoice.control.controller import TTFTController
 from llmvoice.errors import LLMVoiceError
+from llmvoice.integrations._session import FrameworkSession
 from llmvoice.manager import PromptManager
 
 __all__ = ["LLMVoiceMetricsObserver", "LLMVoiceProcessor"]
@@ -50,6 +50,11 @@ _log = logging.getLogger("llmvoice.integrations")
 
 #: The content Pipecat gives a tool result while the function still runs.
 IN_PROGRESS: Final[str] = "IN_PROGRESS"
+
+
+def _starts_with(messages: list[Any], known: list[dict[str, Any]]) -> bool:
+    """Whether ``messages`` begins with ``known`` (the very objects written last turn, or equal ones)."""
+    return len(messages) >= len(known) and all(a is b or a == b for a, b in zip(messages, known, strict=False))
 
 
 def _pending(message: Mapping[str, Any]) -> bool:
@@ -72,11 +77,6 @@ class LLMVoiceProcessor(FrameProcessor):
         enable_prompt_caching: before the first context, send ``LLMEnablePromptCachingFrame``
             so a service with an explicit cache switch (Anthropic) turns its prompt caching on.
         **kwargs: passed to :class:`~pipecat.processors.frame_processor.FrameProcessor`.
-
-    Attributes:
-        manager: the prompt manager, once the first context arrived (or the one given).
-        controller: the TTFT controller, when ``target_ms`` is given and a context arrived.
-        resyncs: how many times the state was rebuilt because the context was rewritten elsewhere.
     """
 
     def __init__(
@@ -92,22 +92,30 @@ class LLMVoiceProcessor(FrameProcessor):
         super().__init__(**kwargs)
         self.enable_prompt_caching = enable_prompt_caching
         self._caching_sent = False
-        self.manager = manager
-        self.dynamic_mode = dynamic_mode
-        self.target_ms = target_ms
-        self.controller_options = dict(controller_options or {})
-        self.controller: TTFTController | None = None
-        self.resyncs = 0
+        self._session = FrameworkSession(manager, dynamic_mode, target_ms, controller_options)
         self._ttfb: float | None = None
         self._usage: Usage | None = None
-        self._in_turn = False
-        self._context: str | None = None
         self._assembled: list[dict[str, Any]] | None = None
         self._warned = False
 
+    @property
+    def manager(self) -> PromptManager | None:
+        """The prompt manager, once the first context arrived (or the one given)."""
+        return self._session.manager
+
+    @property
+    def controller(self) -> TTFTController | None:
+        """The TTFT controller, when ``target_ms`` is given and a context arrived."""
+        return self._session.controller
+
+    @property
+    def resyncs(self) -> int:
+        """How many times the state was rebuilt because the context was rewritten elsewhere."""
+        return self._session.resyncs
+
     def set_context(self, dynamic_context: str | None) -> None:
         """The dynamic context (RAG results, caller state) of the next turns; ``None`` for none."""
-        self._context = dynamic_context
+        self._session.context = dynamic_context
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Rewrite downstream LLM contexts in cache order; pass every frame on, in order."""
@@ -150,16 +158,8 @@ class LLMVoiceProcessor(FrameProcessor):
 
     def _build(self) -> list[dict[str, Any]]:
         """This turn's messages; with a controller, its turn starts here (a due cut switches now)."""
-        assert self.manager is not None
-        if self.target_ms is None:
-            return self.manager.build_messages(self._context)
-        if self.controller is None or self.controller.manager is not self.manager:
-            options = {"prewarm": False, **self.controller_options}
-            self.controller = TTFTController(self.manager, target_ms=self.target_ms, **options)
         self._ttfb, self._usage = None, None
-        request = self.controller.begin_turn(dynamic_context=self._context)
-        self._in_turn = True
-        return list(request["messages"])
+        return self._session.build()
 
     # -- metrics, through the observer ----------------------------------------------------------
 
@@ -188,42 +188,21 @@ class LLMVoiceProcessor(FrameProcessor):
         the part of the reply that was spoken comes back with the next context, as Pipecat's
         assistant aggregator commits it.
         """
-        controller = self.controller
-        if controller is None or not self._in_turn or (self._ttfb is None and not interrupted):
+        if self._ttfb is None and not interrupted:
             return
-        self._in_turn = False
-        try:
-            controller.record(ttft_s=self._ttfb, usage=self._usage, censored=self._ttfb is None)
-            controller.end_turn()
-        except LLMVoiceError as exc:  # a metric out of turn must never break the pipeline
-            self._warn(f"metrics could not be recorded ({exc})")
+        self._session.finish(self._ttfb, self._usage)
         self._ttfb, self._usage = None, None
 
     def _new_messages(self, messages: list[Any]) -> list[Any]:
         """The messages added since the last turn; rebuilds the state when the context was rewritten."""
         known = self._assembled
-        if known is not None and self.manager is not None and messages[: len(known)] == known:
+        if known is not None and self.manager is not None and _starts_with(messages, known):
             return messages[len(known) :]
-        if known is not None:
-            self.resyncs += 1
-            _log.info("the LLM context was rewritten outside llmvoice; rebuilding its state (a new prefix)")
         system: list[str] = []
         rest = list(messages)
         while rest and rest[0].get("role") == "system" and isinstance(rest[0].get("content"), str):
             system.append(rest.pop(0)["content"])
-        if self.manager is None:
-            self.manager = PromptManager("\n\n".join(system), dynamic_mode=self.dynamic_mode)
-        else:
-            state = self.manager.state
-            static = "\n\n".join(system) if system else state.static_system
-            self.manager.state = fn.new_state(
-                static,
-                tools=[dict(t) for t in state.tools],
-                transition_mode=state.transition_mode,
-                dynamic_mode=state.dynamic_mode,
-                session_id=state.session_id,
-                tool_output_limit=state.tool_output_limit,
-            )
+        self._session.restart("\n\n".join(system) if system else None, rewritten=known is not None)
         return rest
 
     def _warn(self, text: str) -> None:
