@@ -7,14 +7,12 @@ missing server fails the run instead of skipping.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 
 import pytest
+from store_checks import kill_mid_save, make_state, race
 
-from llmvoice import functional as fn
 from llmvoice.errors import StoreConflictError, StoreError
-from llmvoice.state import State
 from llmvoice.store import RedisStore, Stored
 
 pytestmark = pytest.mark.redis
@@ -42,13 +40,7 @@ def store() -> Iterator[RedisStore]:
     store.close()
 
 
-def _state(session_id: str = "call-1", turns: int = 2) -> State:
-    state = fn.new_state("You are Ava.", session_id=session_id)
-    for i in range(turns):
-        state = fn.append_messages(
-            state, [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]
-        )
-    return state
+_state = make_state
 
 
 def test_round_trip(store: RedisStore) -> None:
@@ -73,21 +65,7 @@ def test_stale_writer_conflicts(store: RedisStore) -> None:
 def test_concurrent_writers_never_lose_an_update(store: RedisStore) -> None:
     """Eight threads race from one version: exactly one save wins."""
     store.save(_state(turns=1), expected_version=None)
-    wins: list[int] = []
-    conflicts: list[int] = []
-
-    def write(n: int) -> None:
-        try:
-            wins.append(store.save(_state(turns=2 + n), expected_version=1))
-        except StoreConflictError:
-            conflicts.append(n)
-
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert (wins, len(conflicts)) == ([2], 7)
+    assert race(lambda: store) == ([2], 7)
 
 
 @pytest.mark.parametrize("bad", ["a:*", "x y", "../k", "*", ""])
@@ -134,34 +112,6 @@ def test_memory_is_per_user_and_skill(store: RedisStore) -> None:
 
 def test_kill_during_saves_leaves_a_readable_state(store: RedisStore) -> None:
     """A writer killed with SIGKILL mid-loop leaves the last saved state whole (the script is atomic)."""
-    import signal
-    import subprocess
-    import sys
-    import textwrap
-    import time
-
-    script = textwrap.dedent(
-        f"""
-        from llmvoice import functional as fn
-        from llmvoice.store import RedisStore
-        store = RedisStore({URL!r}, prefix="test:")
-        state = fn.new_state("S", session_id="crash")
-        version = None
-        i = 0
-        while True:
-            state = fn.append_messages(state, [{{"role": "user", "content": "x" * 5000 + str(i)}},
-                                               {{"role": "assistant", "content": "y" * 5000}}])
-            version = store.save(state, expected_version=version)
-            i += 1
-            if i == 3:
-                print("ready", flush=True)
-        """
-    )
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-    time.sleep(0.3)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    process.stdout.close()
+    kill_mid_save(f"from llmvoice.store import RedisStore; store = RedisStore({URL!r}, prefix='test:')")
     loaded = store.load("crash")
     assert loaded is not None and len(loaded.state.committed) == 2 * loaded.version

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import threading
-import time
 from pathlib import Path
 
 import pytest
+from store_checks import kill_mid_save, make_state, race
 
 from llmvoice import functional as fn
 from llmvoice.errors import StoreConflictError, StoreError
 from llmvoice.state import State
 from llmvoice.store import SQLiteStore, Stored
 
-
-def _state(session_id: str = "call-1", turns: int = 2) -> State:
-    state = fn.new_state("You are Ava.", session_id=session_id)
-    for i in range(turns):
-        state = fn.append_messages(
-            state, [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]
-        )
-    return state
+_state = make_state
 
 
 class Clock:
@@ -112,29 +99,7 @@ def test_a_corrupt_record_is_a_store_error(tmp_path: Path) -> None:
 def test_kill_during_saves_leaves_a_readable_state(tmp_path: Path) -> None:
     """A writer killed with SIGKILL in the middle of a save loop leaves the last committed state, whole."""
     db = tmp_path / "s.db"
-    script = textwrap.dedent(
-        f"""
-        from llmvoice import functional as fn
-        from llmvoice.store import SQLiteStore
-        store = SQLiteStore({str(db)!r})
-        state = fn.new_state("S", session_id="crash")
-        version = None
-        i = 0
-        while True:
-            state = fn.append_messages(state, [{{"role": "user", "content": "x" * 5000 + str(i)}},
-                                               {{"role": "assistant", "content": "y" * 5000}}])
-            version = store.save(state, expected_version=version)
-            i += 1
-            if i == 3:
-                print("ready", flush=True)
-        """
-    )
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-    time.sleep(0.3)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    process.stdout.close()
+    kill_mid_save(f"from llmvoice.store import SQLiteStore; store = SQLiteStore({str(db)!r})")
     loaded = SQLiteStore(db).load("crash")
     assert loaded is not None
     assert len(loaded.state.committed) == 2 * loaded.version
@@ -143,18 +108,4 @@ def test_kill_during_saves_leaves_a_readable_state(tmp_path: Path) -> None:
 def test_racing_threads_never_lose_an_update(tmp_path: Path) -> None:
     """Eight threads, each with its own store on one file, race from version 1: exactly one wins."""
     SQLiteStore(tmp_path / "s.db").save(_state(turns=1), expected_version=None)
-    wins: list[int] = []
-    conflicts: list[int] = []
-
-    def write(n: int) -> None:
-        try:
-            wins.append(SQLiteStore(tmp_path / "s.db").save(_state(turns=2 + n), expected_version=1))
-        except StoreConflictError:
-            conflicts.append(n)
-
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert (wins, len(conflicts)) == ([2], 7)
+    assert race(lambda: SQLiteStore(tmp_path / "s.db")) == ([2], 7)
